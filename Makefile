@@ -1,0 +1,41 @@
+# baton — see README.md. Two commands for a fresh machine: make demo, make test.
+GO      ?= go
+BIN     := bin/baton
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/baton
+
+# make test: installs what the tests need when missing, then vet, unit
+# tests with -race (fuzz seeds run as ordinary tests), and the lab
+# end-to-end tests with the real binary (as root; CI=true makes them fail
+# rather than skip when they cannot run).
+test: build
+	./scripts/deps.sh test
+	$(GO) vet ./...
+	E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -timeout 15m -p 2 ./...
+
+# Longer fuzzing of every wire decoder (not part of make test).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/heartbeat/
+
+demo: build
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
+	./scripts/deps.sh test >/dev/null
+	./$(BIN) lab demo
+
+lab-down: build
+	./$(BIN) lab down
+
+bench-failover: build
+	./scripts/deps.sh bench-failover
+	$(GO) run ./bench/failover -baton $(CURDIR)/$(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,98 @@
+package action
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/clock"
+)
+
+func newTestPipeline(fakes ...*Fake) (*Pipeline, *clock.Fake) {
+	clk := clock.NewFake(time.Unix(1000, 0))
+	var steps []Step
+	for _, f := range fakes {
+		steps = append(steps, Step{Action: f, Timeout: time.Second})
+	}
+	return NewPipeline(steps, time.Second, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), nil), clk
+}
+
+func TestPipelineOrder(t *testing.T) {
+	a, b := NewFake("a"), NewFake("b")
+	p, clk := newTestPipeline(a, b)
+	ctx := context.Background()
+	p.Set(true, Takeover{Term: 3}, clk.Now())
+	p.apply(ctx)
+	p.Set(false, Takeover{Term: 3}, clk.Now())
+	p.apply(ctx)
+	if got, want := append(a.Calls(), b.Calls()...), []string{"a activate term=3", "a deactivate term=3", "b activate term=3", "b deactivate term=3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+	runs := p.Runs()
+	if len(runs) != 2 || runs[0].Op != "activate" || runs[1].Op != "deactivate" {
+		t.Fatalf("runs %+v", runs)
+	}
+	if runs[1].Steps[0].Action != "b" {
+		t.Fatalf("deactivation must run in reverse order: %+v", runs[1].Steps)
+	}
+	if !p.Settled() {
+		t.Fatal("not settled")
+	}
+}
+
+func TestPipelineFailureDoesNotStopOthersAndIsRetried(t *testing.T) {
+	a, b := NewFake("a"), NewFake("b")
+	a.FailNext("activate", 1)
+	p, clk := newTestPipeline(a, b)
+	ctx := context.Background()
+	p.Set(true, Takeover{Term: 1}, clk.Now())
+	p.apply(ctx)
+	if !b.Active() {
+		t.Fatal("b must run although a failed")
+	}
+	if a.Active() {
+		t.Fatal("a must have failed")
+	}
+	res := p.Results()
+	if res[0].OK || res[0].Error == "" {
+		t.Fatalf("a's failure not reported: %+v", res[0])
+	}
+	p.reconcile(ctx)
+	if !a.Active() {
+		t.Fatal("reconcile must retry a's activation")
+	}
+	if r := p.Results()[0]; !r.OK || r.Attempts != 2 {
+		t.Fatalf("after retry: %+v", r)
+	}
+	p.reconcile(ctx)
+	if r := p.Results()[1]; r.Op != "verify" || !r.OK {
+		t.Fatalf("healthy step must be verified: %+v", r)
+	}
+}
+
+func TestPipelineTimeout(t *testing.T) {
+	a := NewFake("a")
+	release := a.Block()
+	defer release()
+	clk := clock.NewFake(time.Unix(0, 0))
+	p := NewPipeline([]Step{{Action: a, Timeout: time.Millisecond}}, 0, clk, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	p.Set(true, Takeover{Term: 1}, clk.Now())
+	p.apply(context.Background())
+	if r := p.Results()[0]; r.OK || r.Error == "" {
+		t.Fatalf("blocked action must time out: %+v", r)
+	}
+}
+
+func TestPipelineCoalescesToLatest(t *testing.T) {
+	a := NewFake("a")
+	p, clk := newTestPipeline(a)
+	p.Set(true, Takeover{Term: 1}, clk.Now())
+	p.Set(false, Takeover{Term: 1}, clk.Now())
+	p.apply(context.Background())
+	if calls := a.Calls(); len(calls) != 1 || calls[0] != "a deactivate term=1" {
+		t.Fatalf("only the latest wish must be applied: %v", calls)
+	}
+}

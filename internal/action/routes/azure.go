@@ -1,0 +1,181 @@
+package routes
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
+
+	"github.com/batonha/baton/internal/provider/azure"
+)
+
+// NewAzure returns the routes action for Azure over clients (from
+// provider/azure.New, possibly with a fake transport). cfg must have passed
+// Validate.
+func NewAzure(cfg Config, clients *azure.Clients, opts Options) (*Action, error) {
+	if cfg.Azure == nil {
+		return nil, fmt.Errorf("creating Azure routes action: routes.azure is not set")
+	}
+	opts = withConfig(cfg, opts)
+	return NewWithBackend(&azureBackend{cl: clients, c: *cfg.Azure}, Selection{
+		Destinations: cfg.Azure.Destinations, PeerTargets: cfg.Azure.PeerTargets, CreateMissing: cfg.Azure.CreateMissing,
+	}, opts)
+}
+
+func newAzureClients(cfg Config) (*azure.Clients, error) {
+	return azure.New(azure.Options{SubscriptionID: cfg.Azure.SubscriptionID, Endpoint: cfg.Azure.Endpoint})
+}
+
+type azureBackend struct {
+	cl *azure.Clients
+	c  Azure
+}
+
+func (b *azureBackend) Cloud() string { return "azure" }
+
+func (b *azureBackend) Classify(err error) (bool, time.Duration) { return azure.Classify(err) }
+
+func azErr(err error, perm, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case azure.IsDenied(err):
+		return fmt.Errorf("%s: missing permission %s: %w", what, perm, err)
+	case azure.IsNotFound(err):
+		return fmt.Errorf("%s: does not exist: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func tagsMatch(want map[string]string, have map[string]*string) bool {
+	for k, v := range want {
+		h, ok := have[k]
+		if !ok || h == nil || *h != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *azureBackend) Tables(ctx context.Context) ([]string, error) {
+	if len(b.c.TableIDs) > 0 {
+		return b.c.TableIDs, nil
+	}
+	var ids []string
+	collect := func(list []*armnetwork.RouteTable) {
+		for _, rt := range list {
+			if rt != nil && rt.ID != nil && tagsMatch(b.c.Tags, rt.Tags) {
+				ids = append(ids, *rt.ID)
+			}
+		}
+	}
+	const perm = "Microsoft.Network/routeTables/read"
+	if b.c.ResourceGroup != "" {
+		pg := b.cl.RouteTables.NewListPager(b.c.ResourceGroup, nil)
+		for pg.More() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, azErr(err, perm, "listing route tables of resource group "+b.c.ResourceGroup)
+			}
+			collect(page.Value)
+		}
+	} else {
+		pg := b.cl.RouteTables.NewListAllPager(nil)
+		for pg.More() {
+			page, err := pg.NextPage(ctx)
+			if err != nil {
+				return nil, azErr(err, perm, "listing route tables of subscription "+b.c.SubscriptionID)
+			}
+			collect(page.Value)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no route table matches routes.azure.tags %v", b.c.Tags)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (b *azureBackend) Routes(ctx context.Context, table string) ([]Route, error) {
+	id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
+	if err != nil {
+		return nil, azErr(err, "Microsoft.Network/routeTables/read", "reading route table "+table)
+	}
+	var rs []Route
+	if resp.Properties == nil {
+		return nil, nil
+	}
+	for _, r := range resp.Properties.Routes {
+		if r == nil || r.Properties == nil || r.Properties.AddressPrefix == nil {
+			continue
+		}
+		rt := Route{Table: table, Name: deref(r.Name), Destination: *r.Properties.AddressPrefix}
+		if r.Properties.NextHopType != nil && *r.Properties.NextHopType == armnetwork.RouteNextHopTypeVirtualAppliance {
+			rt.Target = deref(r.Properties.NextHopIPAddress)
+		} else if r.Properties.NextHopType != nil {
+			rt.Target = string(*r.Properties.NextHopType)
+		}
+		rs = append(rs, rt)
+	}
+	return rs, nil
+}
+
+// routeName is the name given to a route baton creates.
+func routeName(dst string) string {
+	return "baton-" + strings.NewReplacer(".", "-", ":", "-", "/", "_").Replace(dst)
+}
+
+func (b *azureBackend) Point(ctx context.Context, r Route, exists bool) error {
+	id, err := azure.ParseID(r.Table, "Microsoft.Network/routeTables")
+	if err != nil {
+		return err
+	}
+	if _, err := netip.ParsePrefix(r.Destination); err != nil {
+		return fmt.Errorf("route %s in %s: destination is not a prefix: %w", r.Destination, r.Table, err)
+	}
+	name := r.Name
+	if name == "" {
+		name = routeName(r.Destination)
+	}
+	params := armnetwork.Route{Properties: &armnetwork.RoutePropertiesFormat{
+		AddressPrefix:    to.Ptr(r.Destination),
+		NextHopType:      to.Ptr(armnetwork.RouteNextHopTypeVirtualAppliance),
+		NextHopIPAddress: to.Ptr(b.c.LocalIP),
+	}}
+	what := fmt.Sprintf("pointing route %s (%s) in %s at %s", name, r.Destination, r.Table, b.c.LocalIP)
+	poller, err := b.cl.Routes.BeginCreateOrUpdate(ctx, id.ResourceGroup, id.Name, name, params, nil)
+	if err != nil {
+		return azErr(err, "Microsoft.Network/routeTables/routes/write", what)
+	}
+	if _, err := poller.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: b.cl.PollFrequency}); err != nil {
+		return azErr(err, "Microsoft.Network/routeTables/routes/write", what+": waiting for the operation")
+	}
+	return nil
+}
+
+func (b *azureBackend) Owner(r Route) Owner {
+	switch {
+	case b.c.LocalIP != "" && r.Target == b.c.LocalIP:
+		return OwnerLocal
+	case b.c.PeerIP != "" && r.Target == b.c.PeerIP:
+		return OwnerPeer
+	}
+	return OwnerOther
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

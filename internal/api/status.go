@@ -1,0 +1,118 @@
+// Package api is baton's local control API: HTTP over a unix socket (and
+// optionally TCP with a bearer token), and the Go client the CLI uses.
+package api
+
+import "time"
+
+// Status is what `baton status` shows.
+type Status struct {
+	Node        string       `json:"node"`
+	Version     string       `json:"version"`
+	Role        string       `json:"role"`
+	Term        uint64       `json:"term"`
+	Reason      string       `json:"reason"`
+	Since       time.Time    `json:"since"`
+	Priority    int          `json:"priority"`
+	Preempt     bool         `json:"preempt"`
+	Maintenance bool         `json:"maintenance"`
+	Handover    bool         `json:"handover"`
+	Healthy     bool         `json:"healthy"`
+	LastError   string       `json:"last_error,omitempty"`
+	StartedAt   time.Time    `json:"started_at"`
+	Peer        PeerStatus   `json:"peer"`
+	Probe       *ProbeStatus `json:"probe,omitempty"`
+	Checks      []Check      `json:"checks"`
+	Actions     []Action     `json:"actions"`
+	Transitions []Transition `json:"transitions"`
+	Hooks       []Hook       `json:"hooks,omitempty"`
+}
+
+// PeerStatus is the peer as this node sees it.
+type PeerStatus struct {
+	Name        string            `json:"name"`
+	Alive       bool              `json:"alive"`
+	Gone        bool              `json:"gone,omitempty"`
+	Role        string            `json:"role,omitempty"`
+	Term        uint64            `json:"term,omitempty"`
+	Priority    int               `json:"priority,omitempty"`
+	Healthy     bool              `json:"healthy"`
+	Maintenance bool              `json:"maintenance,omitempty"`
+	LastHeard   time.Time         `json:"last_heard,omitempty"`
+	Paths       []Path            `json:"paths"`
+	Drops       map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Path is one path to the peer.
+type Path struct {
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Up        bool      `json:"up"`
+	RTTMillis float64   `json:"rtt_ms"`
+	LastHeard time.Time `json:"last_heard,omitempty"`
+	Sent      uint64    `json:"sent"`
+	Received  uint64    `json:"received"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// ProbeStatus is the load-balancer health-probe responder.
+type ProbeStatus struct {
+	Mode       string    `json:"mode"`
+	Listen     string    `json:"listen"`
+	Answering  int       `json:"answering"` // 200 or 503 (tcp: 200 = listening)
+	State      string    `json:"state"`     // connected | unconnected
+	LastProbe  time.Time `json:"last_probe,omitempty"`
+	LastSource string    `json:"last_source,omitempty"`
+	Count200   uint64    `json:"count_200"`
+	Count503   uint64    `json:"count_503"`
+}
+
+// Check is one local health check.
+type Check struct {
+	Name       string    `json:"name"`
+	Type       string    `json:"type"`
+	Healthy    bool      `json:"healthy"`
+	LastResult string    `json:"last_result,omitempty"`
+	LastRun    time.Time `json:"last_run,omitempty"`
+}
+
+// Action is the last result of one action.
+type Action struct {
+	Name       string    `json:"name"`
+	Op         string    `json:"op"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+	At         time.Time `json:"at"`
+	DurationMs float64   `json:"duration_ms"`
+	Attempts   int       `json:"attempts"`
+}
+
+// Transition is one role change with the time each action took.
+type Transition struct {
+	At      time.Time `json:"at"`
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Reason  string    `json:"reason"`
+	Detail  string    `json:"detail,omitempty"`
+	Term    uint64    `json:"term"`
+	Steps   []Step    `json:"steps,omitempty"`
+	TotalMs float64   `json:"total_ms,omitempty"`
+}
+
+// Step is one action of a takeover, timed from the decision.
+type Step struct {
+	Action   string  `json:"action"`
+	Op       string  `json:"op"`
+	OK       bool    `json:"ok"`
+	Error    string  `json:"error,omitempty"`
+	Ms       float64 `json:"ms"`         // the action's own duration
+	DoneAtMs float64 `json:"done_at_ms"` // since the decision
+}
+
+// Hook is the last run of one hook.
+type Hook struct {
+	Path       string  `json:"path"`
+	State      string  `json:"state"`
+	ExitCode   int     `json:"exit_code"`
+	DurationMs float64 `json:"duration_ms"`
+	Error      string  `json:"error,omitempty"`
+}

@@ -1,0 +1,420 @@
+// Package cli implements baton's subcommands.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/batonha/baton/internal/api"
+	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/daemon"
+)
+
+// defaultConfig is where run, validate and friends look by default.
+const defaultConfig = "/etc/baton/baton.yaml"
+
+// version is overridden by the linker: -X github.com/batonha/baton/internal/cli.version=...
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+type env struct {
+	stdout, stderr io.Writer
+	environ        []string
+}
+
+type subcommand struct {
+	name, summary string
+	run           func(e env, args []string) int
+}
+
+func commands() []subcommand {
+	return []subcommand{
+		{"run", "run the daemon", cmdRun},
+		{"status", "show role, peer paths, probe, checks and recent transitions", cmdStatus},
+		{"switchover", "hand the active role to the peer (planned)", cmdSwitchover},
+		{"maintenance", "on|off: keep this node from being or becoming active", cmdMaintenance},
+		{"validate", "check a configuration file and list every error", cmdValidate},
+		{"lab", "demo|down: network-namespace lab", cmdLab},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+// Run runs baton with args (without the program name) and returns the
+// process exit code.
+func Run(args []string, stdout, stderr io.Writer, environ []string) int {
+	e := env{stdout: stdout, stderr: stderr, environ: environ}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "baton: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: baton COMMAND [flags]\n\ncommands:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nRun 'baton COMMAND -h' for a command's flags.")
+}
+
+func newFlags(e env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: baton %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func loadConfig(e env, path string) (*config.Config, int) {
+	cfg, err := config.Load(path, e.environ)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			fmt.Fprintf(e.stderr, "baton: %s: %d error(s):\n", path, len(errs))
+			for _, fe := range errs {
+				fmt.Fprintf(e.stderr, "  %s\n", fe.Error())
+			}
+			return nil, exitUsage
+		}
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return nil, exitUsage
+	}
+	return cfg, exitOK
+}
+
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	var level slog.Level
+	switch cfg.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdRun(e env, args []string) int {
+	fs := newFlags(e, "run", "[--config FILE]")
+	path := fs.String("config", defaultConfig, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, code := loadConfig(e, *path)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	d, err := daemon.New(daemon.Options{Config: cfg, Logger: log, Environ: e.environ, Version: version})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("stopped with error", "err", err)
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func cmdValidate(e env, args []string) int {
+	fs := newFlags(e, "validate", "[--config FILE]")
+	path := fs.String("config", defaultConfig, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	cfg, code := loadConfig(e, *path)
+	if cfg == nil {
+		return code
+	}
+	fmt.Fprintf(e.stdout, "%s: ok (node %s, peer %s, %d path(s), %d check(s))\n", *path, cfg.Node.Name, cfg.Peer.Name,
+		len(cfg.Peer.Paths)+len(cfg.Peer.Checks)+boolInt(cfg.Peer.Channel.Enabled), len(cfg.Checks))
+	return exitOK
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func cmdVersion(e env, args []string) int {
+	fmt.Fprintf(e.stdout, "baton %s\n", version)
+	return exitOK
+}
+
+// clientFlags adds the flags that say how to reach a daemon.
+type clientFlags struct {
+	socket, url, tokenFile, config *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		socket:    fs.String("socket", "", "API unix socket (default: api.socket from --config, else /run/baton/baton.sock)"),
+		url:       fs.String("url", "", "API URL of a TCP listener, e.g. http://10.0.0.4:9443 (needs --token-file)"),
+		tokenFile: fs.String("token-file", "", "bearer token file for --url"),
+		config:    fs.String("config", "", "configuration file to read api.socket from"),
+	}
+}
+
+func (c clientFlags) client(e env) (*api.Client, error) {
+	if *c.url != "" {
+		tok := ""
+		if *c.tokenFile != "" {
+			b, err := os.ReadFile(*c.tokenFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading token: %w", err)
+			}
+			tok = strings.TrimSpace(string(b))
+		}
+		return api.NewClient(*c.url, tok), nil
+	}
+	sock := *c.socket
+	if sock == "" && *c.config != "" {
+		cfg, err := config.Load(*c.config, e.environ)
+		if err != nil {
+			return nil, err
+		}
+		sock = cfg.API.Socket
+	}
+	if sock == "" {
+		sock = "/run/baton/baton.sock"
+	}
+	return api.NewClient(sock, ""), nil
+}
+
+func cmdStatus(e env, args []string) int {
+	fs := newFlags(e, "status", "[--json] [--socket PATH | --config FILE | --url URL --token-file F]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	cf := addClientFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	c, err := cf.client(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return exitOK
+	}
+	printStatus(e.stdout, st, time.Now())
+	return exitOK
+}
+
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms ago", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs ago", d.Seconds())
+	default:
+		return d.Truncate(time.Second).String() + " ago"
+	}
+}
+
+func printStatus(w io.Writer, st api.Status, now time.Time) {
+	flags := []string{}
+	if st.Maintenance {
+		flags = append(flags, "maintenance")
+	}
+	if st.Handover {
+		flags = append(flags, "handover pending")
+	}
+	if !st.Healthy {
+		flags = append(flags, "unhealthy")
+	}
+	fmt.Fprintf(w, "node   %s  %s  term %d  since %s (%s)  reason %s", st.Node, st.Role, st.Term,
+		st.Since.Local().Format("15:04:05.000"), ago(now, st.Since), st.Reason)
+	if len(flags) > 0 {
+		fmt.Fprintf(w, "  [%s]", strings.Join(flags, ", "))
+	}
+	fmt.Fprintln(w)
+	if st.LastError != "" {
+		fmt.Fprintf(w, "error  %s\n", st.LastError)
+	}
+	p := st.Peer
+	if p.Alive {
+		fmt.Fprintf(w, "peer   %s  alive  %s  term %d  priority %d  healthy %v\n", p.Name, p.Role, p.Term, p.Priority, p.Healthy)
+	} else {
+		what := "DOWN"
+		if p.Gone {
+			what = "DOWN (process gone)"
+		}
+		fmt.Fprintf(w, "peer   %s  %s  last heard %s\n", p.Name, what, ago(now, p.LastHeard))
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  path\tkind\tstate\trtt\tlast heard\tsent/recv\terror")
+	for _, pa := range p.Paths {
+		state := "down"
+		if pa.Up {
+			state = "up"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%.2fms\t%s\t%d/%d\t%s\n", pa.Name, pa.Kind, state, pa.RTTMillis, ago(now, pa.LastHeard), pa.Sent, pa.Received, pa.LastError)
+	}
+	tw.Flush()
+	if len(p.Drops) > 0 {
+		keys := make([]string, 0, len(p.Drops))
+		for k := range p.Drops {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := []string{}
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, p.Drops[k]))
+		}
+		fmt.Fprintf(w, "  dropped: %s\n", strings.Join(parts, " "))
+	}
+	if pr := st.Probe; pr != nil {
+		fmt.Fprintf(w, "probe  %s %s  answering %d  %s  (last probe %s", pr.Mode, pr.Listen, pr.Answering, pr.State, ago(now, pr.LastProbe))
+		if pr.LastSource != "" {
+			fmt.Fprintf(w, " from %s", pr.LastSource)
+		}
+		fmt.Fprintf(w, "; 200s %d, 503s %d)\n", pr.Count200, pr.Count503)
+	}
+	for _, c := range st.Checks {
+		state := "healthy"
+		if !c.Healthy {
+			state = "FAILING"
+		}
+		fmt.Fprintf(w, "check  %s (%s)  %s  %s  %s\n", c.Name, c.Type, state, ago(now, c.LastRun), c.LastResult)
+	}
+	for _, a := range st.Actions {
+		res := "ok"
+		if !a.OK {
+			res = "FAILED: " + a.Error
+		}
+		fmt.Fprintf(w, "action %s  %s  %s  %.1fms  attempt %d\n", a.Name, a.Op, res, a.DurationMs, a.Attempts)
+	}
+	if len(st.Transitions) > 0 {
+		fmt.Fprintln(w, "transitions (newest last):")
+		trs := st.Transitions
+		if len(trs) > 10 {
+			trs = trs[len(trs)-10:]
+		}
+		for _, t := range trs {
+			fmt.Fprintf(w, "  %s  %-11s -> %-11s term %-4d %s", t.At.Local().Format("15:04:05.000"), t.From, t.To, t.Term, t.Reason)
+			if len(t.Steps) > 0 {
+				parts := []string{}
+				for _, s := range t.Steps {
+					r := ""
+					if !s.OK {
+						r = " FAILED"
+					}
+					parts = append(parts, fmt.Sprintf("%s %s done at %.1fms%s", s.Action, s.Op, s.DoneAtMs, r))
+				}
+				fmt.Fprintf(w, "  [%s; total %.1fms]", strings.Join(parts, ", "), t.TotalMs)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, h := range st.Hooks {
+		fmt.Fprintf(w, "hook   %s (%s) exit %d %.0fms %s\n", h.Path, h.State, h.ExitCode, h.DurationMs, h.Error)
+	}
+}
+
+func cmdSwitchover(e env, args []string) int {
+	fs := newFlags(e, "switchover", "[--socket PATH | --config FILE]")
+	cf := addClientFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	c, err := cf.client(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := c.Switchover(ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(e.stdout, "switchover done: %s is now %s (term %d)\n", st.Node, st.Role, st.Term)
+	return exitOK
+}
+
+func cmdMaintenance(e env, args []string) int {
+	fs := newFlags(e, "maintenance", "on|off [--socket PATH | --config FILE]")
+	cf := addClientFlags(fs)
+	if len(args) == 0 || (args[0] != "on" && args[0] != "off") {
+		fmt.Fprintln(e.stderr, "usage: baton maintenance on|off [--socket PATH | --config FILE]")
+		return exitUsage
+	}
+	on := args[0] == "on"
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	c, err := cf.client(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := c.Maintenance(ctx, on)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(e.stdout, "maintenance %s: %s is %s (term %d)\n", args[0], st.Node, st.Role, st.Term)
+	return exitOK
+}

@@ -1,0 +1,117 @@
+// Package config loads baton's YAML configuration, applies BATON_
+// environment overrides and defaults, and validates the result.
+package config
+
+import "time"
+
+// Config is the whole of /etc/baton/baton.yaml.
+type Config struct {
+	Node      Node      `yaml:"node"`
+	Log       Log       `yaml:"log"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Peer      Peer      `yaml:"peer"`
+	Checks    []Check   `yaml:"checks"`
+	Probe     Probe     `yaml:"probe"`
+	Hooks     Hooks     `yaml:"hooks"`
+	API       API       `yaml:"api"`
+	Metrics   Metrics   `yaml:"metrics"`
+}
+
+// Node describes this appliance.
+type Node struct {
+	Name         string        `yaml:"name"`          // required, [A-Za-z0-9._-]{1,63}
+	Priority     int           `yaml:"priority"`      // 1..254, default 100; higher is preferred
+	Preempt      bool          `yaml:"preempt"`       // default false: no preferred host
+	PreemptDelay time.Duration `yaml:"preempt_delay"` // default 0
+	StateDir     string        `yaml:"state_dir"`     // default /var/lib/baton
+}
+
+// Log configures the one slog logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error, default info
+	Format string `yaml:"format"` // text|json, default text
+}
+
+// Heartbeat configures the UDP heartbeat protocol.
+type Heartbeat struct {
+	Interval     time.Duration `yaml:"interval"`      // >= 50ms, default 1s
+	Misses       int           `yaml:"misses"`        // >= 1, default 3: a path is down after Misses*Interval of silence
+	Listen       string        `yaml:"listen"`        // UDP host:port, default ":5405"
+	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes)
+	ReplayWindow int           `yaml:"replay_window"` // 64..4096, default 1024
+}
+
+// Peer is the other appliance of the pair.
+type Peer struct {
+	Name    string      `yaml:"name"`    // required, differs from node.name
+	Paths   []Path      `yaml:"paths"`   // at least one
+	Checks  []PeerCheck `yaml:"checks"`  // extra liveness checks that count as paths
+	Channel Channel     `yaml:"channel"` // TCP peer channel
+}
+
+// Path is one network path to the peer. Both nodes name a path alike.
+type Path struct {
+	Name    string `yaml:"name"`    // required, unique
+	Address string `yaml:"address"` // peer's UDP host:port on this path, required
+	Source  string `yaml:"source"`  // optional local IP to send from
+}
+
+// PeerCheck is an extra probe of the peer that counts as a path.
+type PeerCheck struct {
+	Name     string        `yaml:"name"`     // required, unique among paths and peer checks
+	Type     string        `yaml:"type"`     // icmp|tcp|http
+	Target   string        `yaml:"target"`   // icmp: IP; tcp: host:port; http: URL (http or https)
+	Interval time.Duration `yaml:"interval"` // default 1s
+	Timeout  time.Duration `yaml:"timeout"`  // default 500ms, < interval
+	Misses   int           `yaml:"misses"`   // default heartbeat.misses
+	Insecure bool          `yaml:"insecure"` // https: skip certificate verification
+}
+
+// Channel is the TCP peer channel: it carries heartbeats too, and its
+// closing tells at once that the peer's process is gone.
+type Channel struct {
+	Enabled bool   `yaml:"enabled"` // default true when address is set
+	Listen  string `yaml:"listen"`  // TCP host:port, default ":5406"
+	Address string `yaml:"address"` // peer's TCP host:port
+}
+
+// Check is a local health check; a failing check moves the node to FAULT.
+type Check struct {
+	Name      string        `yaml:"name"`      // required, unique
+	Type      string        `yaml:"type"`      // exec|interface|tcp|http
+	Command   []string      `yaml:"command"`   // exec: argv, exit 0 = healthy
+	Interface string        `yaml:"interface"` // interface: name whose operstate must be up
+	Target    string        `yaml:"target"`    // tcp: host:port; http: URL
+	Interval  time.Duration `yaml:"interval"`  // default 1s
+	Timeout   time.Duration `yaml:"timeout"`   // default 1s
+	Rise      int           `yaml:"rise"`      // successes to become healthy, default 2
+	Fall      int           `yaml:"fall"`      // failures to become unhealthy, default 3
+}
+
+// Probe is the load-balancer health-probe responder.
+type Probe struct {
+	Mode             string        `yaml:"mode"`              // http|tcp|off, default http
+	Listen           string        `yaml:"listen"`            // default ":8444"
+	UnconnectedAfter time.Duration `yaml:"unconnected_after"` // default 30s
+}
+
+// Hooks are executables run on entering a state.
+type Hooks struct {
+	Timeout     time.Duration `yaml:"timeout"` // default 30s
+	Active      []string      `yaml:"active"`
+	Standby     []string      `yaml:"standby"`
+	Fault       []string      `yaml:"fault"`
+	Maintenance []string      `yaml:"maintenance"`
+}
+
+// API is the local control API.
+type API struct {
+	Socket    string `yaml:"socket"`     // default /run/baton/baton.sock
+	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
+	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	Listen string `yaml:"listen"` // default ":9108"; "off" disables
+}

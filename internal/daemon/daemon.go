@@ -1,0 +1,534 @@
+// Package daemon wires baton's subsystems together: it is the only package
+// that imports them all. One goroutine owns the role machine; everything
+// else talks to it through channels.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/batonha/baton/internal/action"
+	"github.com/batonha/baton/internal/action/hooks"
+	"github.com/batonha/baton/internal/action/probe"
+	"github.com/batonha/baton/internal/api"
+	"github.com/batonha/baton/internal/check"
+	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/heartbeat"
+	"github.com/batonha/baton/internal/metrics"
+	"github.com/batonha/baton/internal/role"
+	"github.com/batonha/baton/internal/sdnotify"
+	"github.com/batonha/baton/internal/store"
+)
+
+// Options are what the CLI hands the daemon.
+type Options struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Clock   clock.Clock
+	Environ []string
+	Version string
+}
+
+// Daemon is one running baton node.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	clk     clock.Clock
+	version string
+	started time.Time
+
+	machine  *role.Machine
+	hb       *heartbeat.Monitor
+	checks   *check.Set
+	probe    *probe.Responder
+	hooks    *hooks.Runner
+	pipeline *action.Pipeline
+	store    *store.Store
+	metrics  *metrics.Metrics
+	notify   *sdnotify.Notifier
+
+	healthCh chan role.Health
+	cmdCh    chan command
+
+	feedWatchdog func()
+
+	mu          sync.Mutex
+	snap        role.Snapshot
+	transitions []api.Transition
+}
+
+type command struct {
+	kind  string // switchover | maintenance
+	on    bool
+	reply chan error
+}
+
+const historySize = 50
+
+// New builds the daemon: it reads the key file and the persisted state and
+// validates every part, but binds nothing yet.
+func New(opt Options) (*Daemon, error) {
+	cfg := opt.Config
+	clk := opt.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	log := opt.Logger.With("node", cfg.Node.Name)
+	d := &Daemon{
+		cfg: cfg, log: log, clk: clk, version: opt.Version, started: clk.Now(),
+		healthCh: make(chan role.Health, 16), cmdCh: make(chan command),
+		notify: sdnotify.New(opt.Environ),
+	}
+
+	keys, err := heartbeat.LoadKeys(cfg.Heartbeat.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loading heartbeat key (heartbeat.key_file): %w", err)
+	}
+
+	d.store, err = store.Open(cfg.Node.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("opening state directory (node.state_dir): %w", err)
+	}
+	prev, found, err := d.store.Load()
+	if err != nil {
+		return nil, fmt.Errorf("loading persisted state: %w", err)
+	}
+	if found {
+		log.Info("restored state", "last_role", prev.Role, "term", prev.Term, "since", prev.Since)
+	}
+
+	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
+	d.machine = role.New(role.Config{
+		Node: cfg.Node.Name, Priority: cfg.Node.Priority, Preempt: cfg.Node.Preempt,
+		PreemptDelay: cfg.Node.PreemptDelay, InitHold: hold,
+		HandoverTimeout: max(5*time.Second, 4*hold),
+	}, clk.Now(), prev.Term)
+
+	hbc := heartbeat.Config{
+		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
+		Interval: cfg.Heartbeat.Interval, Misses: cfg.Heartbeat.Misses,
+		Listen: cfg.Heartbeat.Listen, Keys: keys, ReplayWindow: cfg.Heartbeat.ReplayWindow,
+		Clock: clk, Logger: log.With("component", "heartbeat", "peer", cfg.Peer.Name),
+	}
+	for _, p := range cfg.Peer.Paths {
+		hbc.Paths = append(hbc.Paths, heartbeat.PathConfig{Name: p.Name, Address: p.Address, Source: p.Source})
+	}
+	if cfg.Peer.Channel.Enabled {
+		hbc.Channel = &heartbeat.ChannelConfig{Listen: cfg.Peer.Channel.Listen, Address: cfg.Peer.Channel.Address}
+	}
+	for _, c := range cfg.Peer.Checks {
+		hbc.Checks = append(hbc.Checks, heartbeat.CheckConfig{
+			Name: c.Name, Type: c.Type, Target: c.Target, Interval: c.Interval,
+			Timeout: c.Timeout, Misses: c.Misses, Insecure: c.Insecure,
+		})
+	}
+	d.hb, err = heartbeat.New(hbc)
+	if err != nil {
+		return nil, fmt.Errorf("configuring heartbeats: %w", err)
+	}
+
+	if len(cfg.Checks) > 0 {
+		d.checks, err = check.NewSet(cfg.Checks, clk, log.With("component", "check"), func(healthy bool, failing []string) {
+			d.healthCh <- role.Health{Known: true, Healthy: healthy, Failing: failing}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("configuring checks: %w", err)
+		}
+		d.machine.SetHealth(clk.Now(), role.Health{Known: false})
+	}
+
+	d.hooks, err = hooks.New(cfg.Hooks, clk, log.With("component", "hooks"))
+	if err != nil {
+		return nil, fmt.Errorf("configuring hooks: %w", err)
+	}
+
+	var steps []action.Step
+	if cfg.Probe.Mode != "off" {
+		d.probe, err = probe.New(cfg.Probe, cfg.Node.Name, clk, log.With("component", "probe"))
+		if err != nil {
+			return nil, fmt.Errorf("configuring probe responder: %w", err)
+		}
+		steps = append(steps, action.Step{Action: d.probe, Timeout: 5 * time.Second})
+	}
+	d.metrics = metrics.New(d.Status)
+	d.pipeline = action.NewPipeline(steps, reconcileEvery(cfg), clk, log, func(op string, r action.Result, since time.Duration) {
+		d.metrics.Step(op, r.Action, since)
+	})
+	d.snap = d.machine.Snapshot()
+	return d, nil
+}
+
+func reconcileEvery(cfg *config.Config) time.Duration {
+	return max(time.Second, 10*cfg.Heartbeat.Interval)
+}
+
+// Run runs the node until ctx ends, then steps down and tells the peer.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info("starting", "version", d.version, "priority", d.cfg.Node.Priority, "preempt", d.cfg.Node.Preempt,
+		"interval", d.cfg.Heartbeat.Interval, "misses", d.cfg.Heartbeat.Misses)
+
+	// Bind everything that can fail first, so that a bad address stops the
+	// start with a clear error before any role is taken.
+	if d.probe != nil {
+		if err := d.probe.Start(ctx); err != nil {
+			return err
+		}
+		defer d.probe.Close()
+	}
+	token := ""
+	if d.cfg.API.TokenFile != "" {
+		b, err := os.ReadFile(d.cfg.API.TokenFile)
+		if err != nil {
+			return fmt.Errorf("reading API token (api.token_file): %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+		if len(token) < 16 {
+			return fmt.Errorf("API token in %s is shorter than 16 characters", d.cfg.API.TokenFile)
+		}
+	}
+	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token, Metrics: d.metrics.Handler()}, d.log)
+	if err != nil {
+		return err
+	}
+	defer apiSrv.Close()
+	var metricsLn net.Listener
+	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
+		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("binding metrics listener %s (metrics.listen): %w", d.cfg.Metrics.Listen, err)
+		}
+	}
+
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.Background())
+	defer func() { stopBG(); wg.Wait() }()
+	goRun := func(fn func(context.Context)) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn(bg) }()
+	}
+
+	// Heartbeats stop when ctx ends (sending a leaving message); the rest
+	// stays up until this node has stepped down.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	hbErr := make(chan error, 1)
+	hbDone := make(chan struct{})
+	d.hb.SetLocal(local(d.machine.Advert()))
+	go func() { defer close(hbDone); hbErr <- d.hb.Run(hbCtx) }()
+
+	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
+	if metricsLn != nil {
+		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		goRun(func(c context.Context) {
+			go func() { <-c.Done(); srv.Close() }()
+			_ = srv.Serve(metricsLn)
+		})
+	}
+	goRun(d.pipeline.Run)
+	if d.checks != nil {
+		goRun(func(c context.Context) { _ = d.checks.Run(c) })
+	}
+
+	_ = d.notify.Notify("READY=1")
+	_ = d.notify.Status("INIT: listening for peer " + d.cfg.Peer.Name)
+	if iv, ok := d.notify.WatchdogInterval(); ok {
+		d.log.Info("systemd watchdog enabled", "interval", iv)
+	}
+
+	err = d.loop(ctx, hbErr)
+
+	// Shutdown: the heartbeat monitor has told the peer we are leaving (so
+	// it takes over at once); now withdraw our own side effects.
+	_ = d.notify.Notify("STOPPING=1")
+	stopHB()
+	<-hbDone
+	if d.machine.State() == role.Active {
+		d.log.Info("stepping down for shutdown")
+		d.pipeline.Set(false, action.Takeover{Term: d.machine.Term(), Reason: "shutdown"}, d.clk.Now())
+		deadline := time.Now().Add(10 * time.Second)
+		for !d.pipeline.Settled() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), d.cfg.Hooks.Timeout+time.Second)
+	_ = d.hooks.Close(hctx)
+	cancel()
+	d.log.Info("stopped")
+	return err
+}
+
+func local(p role.PeerInfo) heartbeat.Local {
+	return heartbeat.Local{State: p.State, Term: p.Term, Priority: p.Priority, Healthy: p.Healthy,
+		Maintenance: p.Maintenance, Handover: p.Handover, Preempt: p.Preempt}
+}
+
+// loop owns the role machine.
+func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
+	timer := d.clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	// The watchdog is fed from this loop, so a wedged role machine gets
+	// the process restarted by systemd.
+	var wdC <-chan time.Time
+	wdEvery, wdOn := d.notify.WatchdogInterval()
+	if wdOn {
+		wd := d.clk.NewTimer(wdEvery)
+		defer wd.Stop()
+		wdC = wd.C()
+		d.feedWatchdog = func() {
+			_ = d.notify.Notify("WATCHDOG=1")
+			wd.Reset(wdEvery)
+		}
+	}
+	d.arm(timer)
+	for {
+		var trs []role.Transition
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-hbErr:
+			if err != nil {
+				return fmt.Errorf("heartbeats: %w", err)
+			}
+			return nil
+		case ev := <-d.hb.Events():
+			trs = d.onHeartbeat(ev)
+		case h := <-d.healthCh:
+			trs = d.machine.SetHealth(d.clk.Now(), h)
+		case cmd := <-d.cmdCh:
+			var err error
+			switch cmd.kind {
+			case "switchover":
+				trs, err = d.machine.Switchover(d.clk.Now())
+			case "maintenance":
+				trs = d.machine.SetMaintenance(d.clk.Now(), cmd.on)
+			}
+			cmd.reply <- err
+		case <-timer.C():
+			trs = d.machine.Tick(d.clk.Now())
+		case <-wdC:
+			d.feedWatchdog()
+		}
+		d.apply(trs)
+		d.arm(timer)
+	}
+}
+
+// arm sets timer to the machine's next deadline.
+func (d *Daemon) arm(t clock.Timer) {
+	t.Stop()
+	next, ok := d.machine.Next()
+	if !ok {
+		t.Reset(time.Hour)
+		return
+	}
+	t.Reset(max(0, next.Sub(d.clk.Now())))
+}
+
+func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
+	now := d.clk.Now()
+	switch ev.Kind {
+	case heartbeat.EventMessage:
+		return d.machine.PeerMessage(now, ev.Info)
+	case heartbeat.EventPeerAlive:
+		d.log.Info("peer alive", "peer", d.cfg.Peer.Name, "path", ev.Path)
+		if ev.Info.Name != "" {
+			return d.machine.PeerMessage(now, ev.Info)
+		}
+		return d.machine.PeerAliveNoState(now)
+	case heartbeat.EventPeerDead:
+		d.log.Warn("peer dead", "peer", d.cfg.Peer.Name, "gone", ev.Gone, "leaving", ev.Leaving)
+		return d.machine.PeerDead(now, ev.Gone || ev.Leaving)
+	case heartbeat.EventPathUp:
+		d.log.Info("path up", "peer", d.cfg.Peer.Name, "path", ev.Path)
+	case heartbeat.EventPathDown:
+		d.log.Warn("path down", "peer", d.cfg.Peer.Name, "path", ev.Path)
+	}
+	return nil
+}
+
+// apply carries out transitions: tell the peer first (so a dual-active
+// window closes within one message), then the actions, hooks and disk.
+func (d *Daemon) apply(trs []role.Transition) {
+	snap := d.machine.Snapshot()
+	if len(trs) > 0 || d.snap.Handover != snap.Handover || d.snap.Maintenance != snap.Maintenance ||
+		d.snap.Health.Healthy != snap.Health.Healthy || d.snap.Term != snap.Term {
+		d.hb.SetLocal(local(d.machine.Advert()))
+		d.hb.SendNow()
+	}
+	if len(trs) == 0 {
+		d.mu.Lock()
+		d.snap = snap
+		d.mu.Unlock()
+		return
+	}
+	last := trs[len(trs)-1]
+	d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason)}, last.At)
+	for _, tr := range trs {
+		d.log.Info("role changed", "from", tr.From.String(), "to", tr.To.String(), "reason", string(tr.Reason),
+			"term", tr.Term, "role", tr.To.String(), "detail", tr.Detail)
+		d.metrics.Transition(tr.From.String(), tr.To.String(), string(tr.Reason))
+		if d.probe != nil {
+			d.probe.SetState(strings.ToLower(tr.To.String()))
+		}
+		d.hooks.Run(hooks.Transition{
+			Node: d.cfg.Node.Name, Peer: d.cfg.Peer.Name, From: tr.From.String(), To: tr.To.String(),
+			Reason: string(tr.Reason), Term: tr.Term, At: tr.At,
+		})
+	}
+	if err := d.store.Save(store.State{Role: last.To.String(), Term: last.Term, Since: last.At, Node: d.cfg.Node.Name}); err != nil {
+		d.log.Error("persisting state", "err", err)
+	}
+	_ = d.notify.Status(fmt.Sprintf("%s (term %d, %s)", last.To, last.Term, last.Reason))
+	d.mu.Lock()
+	d.snap = snap
+	for _, tr := range trs {
+		d.transitions = append(d.transitions, api.Transition{
+			At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term,
+		})
+	}
+	if len(d.transitions) > historySize {
+		d.transitions = d.transitions[len(d.transitions)-historySize:]
+	}
+	d.mu.Unlock()
+}
+
+// Status implements api.Backend.
+func (d *Daemon) Status() api.Status {
+	d.mu.Lock()
+	snap := d.snap
+	trs := append([]api.Transition(nil), d.transitions...)
+	d.mu.Unlock()
+
+	st := api.Status{
+		Node: d.cfg.Node.Name, Version: d.version, Role: snap.State.String(), Term: snap.Term,
+		Reason: string(snap.Reason), Since: snap.Since, Priority: d.cfg.Node.Priority, Preempt: d.cfg.Node.Preempt,
+		Maintenance: snap.Maintenance, Handover: snap.Handover, Healthy: snap.Health.Known && snap.Health.Healthy,
+		LastError: snap.LastError, StartedAt: d.started,
+	}
+	hs := d.hb.Status()
+	st.Peer = api.PeerStatus{Name: d.cfg.Peer.Name, Alive: hs.Alive, Gone: hs.Gone, LastHeard: hs.LastHeard, Drops: hs.Drops}
+	if hs.Peer != nil && hs.Alive {
+		st.Peer.Role, st.Peer.Term, st.Peer.Priority = hs.Peer.State.String(), hs.Peer.Term, hs.Peer.Priority
+		st.Peer.Healthy, st.Peer.Maintenance = hs.Peer.Healthy, hs.Peer.Maintenance
+	}
+	for _, p := range hs.Paths {
+		st.Peer.Paths = append(st.Peer.Paths, api.Path{
+			Name: p.Name, Kind: p.Kind, Up: p.Up, RTTMillis: float64(p.RTT.Microseconds()) / 1000,
+			LastHeard: p.LastHeard, Sent: p.Sent, Received: p.Received, LastError: p.LastError,
+		})
+	}
+	if d.probe != nil {
+		ps := d.probe.Stats()
+		state := "unconnected"
+		if ps.Connected {
+			state = "connected"
+		}
+		code := 503
+		if snap.State == role.Active {
+			code = 200
+		}
+		st.Probe = &api.ProbeStatus{Mode: d.cfg.Probe.Mode, Listen: d.cfg.Probe.Listen, Answering: code, State: state,
+			LastProbe: ps.LastProbe, LastSource: ps.LastSource, Count200: ps.Count200, Count503: ps.Count503}
+	}
+	if d.checks != nil {
+		for _, c := range d.checks.Status() {
+			st.Checks = append(st.Checks, api.Check{Name: c.Name, Type: c.Type, Healthy: c.Healthy, LastResult: c.LastResult, LastRun: c.LastRun})
+		}
+	}
+	for _, r := range d.pipeline.Results() {
+		st.Actions = append(st.Actions, api.Action{Name: r.Action, Op: r.Op, OK: r.OK, Error: r.Error, At: r.Started,
+			DurationMs: ms(r.Duration), Attempts: r.Attempts})
+	}
+	// Attach each pipeline run to the transition that decided it.
+	runs := d.pipeline.Runs()
+	for i := range trs {
+		for _, run := range runs {
+			if run.Decided.Equal(trs[i].At) && run.Term == trs[i].Term {
+				for _, s := range run.Steps {
+					trs[i].Steps = append(trs[i].Steps, api.Step{Action: s.Action, Op: s.Op, OK: s.OK, Error: s.Error,
+						Ms: ms(s.Duration), DoneAtMs: ms(s.Started.Add(s.Duration).Sub(run.Decided))})
+				}
+				trs[i].TotalMs = ms(run.Finished.Sub(run.Decided))
+			}
+		}
+	}
+	st.Transitions = trs
+	for _, h := range d.hooks.Status() {
+		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})
+	}
+	return st
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Switchover implements api.Backend: it returns once the role moved, or
+// with the reason it did not.
+func (d *Daemon) Switchover(ctx context.Context) error {
+	before := d.Status().Role
+	if err := d.command(ctx, command{kind: "switchover"}); err != nil {
+		return err
+	}
+	return d.waitRole(ctx, func(s role.Snapshot) (bool, error) {
+		if s.State.String() != before {
+			return true, nil
+		}
+		if !s.Handover && s.LastError != "" {
+			return true, fmt.Errorf("switchover: %s", s.LastError)
+		}
+		return false, nil
+	})
+}
+
+// Maintenance implements api.Backend.
+func (d *Daemon) Maintenance(ctx context.Context, on bool) error {
+	if err := d.command(ctx, command{kind: "maintenance", on: on}); err != nil {
+		return err
+	}
+	if !on {
+		return nil
+	}
+	return d.waitRole(ctx, func(s role.Snapshot) (bool, error) { return s.State == role.Maintenance, nil })
+}
+
+func (d *Daemon) command(ctx context.Context, c command) error {
+	c.reply = make(chan error, 1)
+	select {
+	case d.cmdCh <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := <-c.reply
+	if errors.Is(err, role.ErrRefused) {
+		return fmt.Errorf("%w: %v", api.ErrRefused, err)
+	}
+	return err
+}
+
+// waitRole polls the published snapshot until done says so or the
+// handover deadline passes.
+func (d *Daemon) waitRole(ctx context.Context, done func(role.Snapshot) (bool, error)) error {
+	deadline := time.Now().Add(max(5*time.Second, 5*time.Duration(d.cfg.Heartbeat.Misses)*d.cfg.Heartbeat.Interval))
+	for time.Now().Before(deadline) {
+		d.mu.Lock()
+		s := d.snap
+		d.mu.Unlock()
+		if ok, err := done(s); ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return errors.New("timed out waiting for the role to change")
+}

@@ -1,0 +1,62 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/lab/labtest"
+)
+
+// buildFakeBaton compiles the stand-in daemon for the demo test.
+func buildFakeBaton(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "fakebaton")
+	out, err := exec.Command("go", "build", "-o", bin, "./fakebaton").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building fakebaton: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestDemoWithFakeDaemon(t *testing.T) {
+	labtest.RequireRoot(t)
+	bin := buildFakeBaton(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	s := defaultDemoSettings()
+	s.settleFor = 200 * time.Millisecond
+	if err := runDemo(ctx, bin, &out, nil, s); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	t.Log("\n" + text)
+	for _, want := range []string{
+		"SIGKILL baton on nva-a",
+		"nva-b logs role changed STANDBY -> ACTIVE",
+		"load balancer: nva-b probe answers 200",
+		"first UDP answer via nva-b",
+		"restarting baton on nva-a",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// The fake detects a kill after misses x interval = 300 ms, so the
+	// takeover can be neither instant nor slower than a few seconds.
+	m := regexp.MustCompile(`takeover \(kill -> standby's probe 200\):\s+([0-9.]+) ms`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("no takeover line")
+	}
+	var v float64
+	if _, err := fmt.Sscan(m[1], &v); err != nil || v < 200 || v > 3000 {
+		t.Errorf("takeover = %s ms, want 200..3000", m[1])
+	}
+}

@@ -1,0 +1,126 @@
+// Package metrics exposes baton's Prometheus metrics. Event metrics
+// (transitions, takeover durations) are recorded as they happen; the rest
+// is read from the daemon's status at scrape time.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/batonha/baton/internal/api"
+)
+
+// Roles lists the role names, for the one-hot role gauge.
+var roles = []string{"INIT", "STANDBY", "ACTIVE", "FAULT", "MAINTENANCE"}
+
+// Metrics holds the registry and the event metrics.
+type Metrics struct {
+	reg         *prometheus.Registry
+	transitions *prometheus.CounterVec
+	takeover    *prometheus.HistogramVec
+}
+
+// New registers baton's metrics; status is read at every scrape.
+func New(status func() api.Status) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		reg: reg,
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_transitions_total", Help: "Role transitions by from, to and reason.",
+		}, []string{"from", "to", "reason"}),
+		takeover: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "baton_takeover_seconds",
+			Help:    "Time from the role decision until each action was done (action=\"all\" for the whole pipeline).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"op", "action"}),
+	}
+	reg.MustRegister(m.transitions, m.takeover, &statusCollector{status: status},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry is the registry, for tests and for other subsystems' metrics.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Transition counts a role change.
+func (m *Metrics) Transition(from, to, reason string) {
+	m.transitions.WithLabelValues(from, to, reason).Inc()
+}
+
+// Step records an action finished d after the role decision.
+func (m *Metrics) Step(op, action string, d time.Duration) {
+	m.takeover.WithLabelValues(op, action).Observe(d.Seconds())
+}
+
+var (
+	descRole      = prometheus.NewDesc("baton_role", "1 for the role this node holds.", []string{"role"}, nil)
+	descTerm      = prometheus.NewDesc("baton_term", "Current role term.", nil, nil)
+	descHealthy   = prometheus.NewDesc("baton_healthy", "1 when every local check passes.", nil, nil)
+	descMaint     = prometheus.NewDesc("baton_maintenance", "1 in maintenance mode.", nil, nil)
+	descPeerAlive = prometheus.NewDesc("baton_peer_alive", "1 while any path to the peer is up.", []string{"peer"}, nil)
+	descPathUp    = prometheus.NewDesc("baton_heartbeat_path_up", "1 while the path is up.", []string{"path", "kind"}, nil)
+	descPathRTT   = prometheus.NewDesc("baton_heartbeat_rtt_seconds", "Last round-trip time on the path.", []string{"path", "kind"}, nil)
+	descPathSent  = prometheus.NewDesc("baton_heartbeat_sent_total", "Heartbeats sent on the path.", []string{"path", "kind"}, nil)
+	descPathRecv  = prometheus.NewDesc("baton_heartbeat_received_total", "Valid heartbeats received on the path.", []string{"path", "kind"}, nil)
+	descDrops     = prometheus.NewDesc("baton_heartbeat_dropped_total", "Heartbeats dropped, by reason.", []string{"reason"}, nil)
+	descProbe     = prometheus.NewDesc("baton_probe_requests_total", "Load-balancer probe requests by answer code.", []string{"code"}, nil)
+	descProbeConn = prometheus.NewDesc("baton_probe_connected", "1 while a load balancer probed within the window.", nil, nil)
+	descCheck     = prometheus.NewDesc("baton_check_healthy", "1 while the local check passes.", []string{"check", "type"}, nil)
+	descAction    = prometheus.NewDesc("baton_action_ok", "1 when the action's last run succeeded.", []string{"action", "op"}, nil)
+)
+
+type statusCollector struct{ status func() api.Status }
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
+		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction} {
+		ch <- d
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
+	for _, r := range roles {
+		ch <- prometheus.MustNewConstMetric(descRole, prometheus.GaugeValue, b2f(st.Role == r), r)
+	}
+	ch <- prometheus.MustNewConstMetric(descTerm, prometheus.GaugeValue, float64(st.Term))
+	ch <- prometheus.MustNewConstMetric(descHealthy, prometheus.GaugeValue, b2f(st.Healthy))
+	ch <- prometheus.MustNewConstMetric(descMaint, prometheus.GaugeValue, b2f(st.Maintenance))
+	ch <- prometheus.MustNewConstMetric(descPeerAlive, prometheus.GaugeValue, b2f(st.Peer.Alive), st.Peer.Name)
+	for _, p := range st.Peer.Paths {
+		ch <- prometheus.MustNewConstMetric(descPathUp, prometheus.GaugeValue, b2f(p.Up), p.Name, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descPathRTT, prometheus.GaugeValue, p.RTTMillis/1000, p.Name, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descPathSent, prometheus.CounterValue, float64(p.Sent), p.Name, p.Kind)
+		ch <- prometheus.MustNewConstMetric(descPathRecv, prometheus.CounterValue, float64(p.Received), p.Name, p.Kind)
+	}
+	for reason, n := range st.Peer.Drops {
+		ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(n), reason)
+	}
+	if st.Probe != nil {
+		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count200), "200")
+		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count503), "503")
+		ch <- prometheus.MustNewConstMetric(descProbeConn, prometheus.GaugeValue, b2f(st.Probe.State == "connected"))
+	}
+	for _, k := range st.Checks {
+		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, b2f(k.Healthy), k.Name, k.Type)
+	}
+	for _, a := range st.Actions {
+		ch <- prometheus.MustNewConstMetric(descAction, prometheus.GaugeValue, b2f(a.OK), a.Name, a.Op)
+	}
+}

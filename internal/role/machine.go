@@ -1,0 +1,493 @@
+// Package role is baton's role machine: facts in (peer heard or lost, local
+// health, operator commands, time), role out (INIT, STANDBY, ACTIVE, FAULT,
+// MAINTENANCE) with a typed reason and a term.
+//
+// The machine is pure: it never reads the clock, blocks or does I/O. One
+// goroutine owns it and feeds it events with the current time; each event
+// returns the transitions it caused. Next tells when the machine wants to be
+// ticked again (INIT hold, preempt delay, handover deadline).
+//
+// # The deterministic role rule
+//
+// Every takeover raises the term to one more than the highest term the node
+// has seen, and the term travels in every heartbeat. When an ACTIVE node
+// hears an ACTIVE peer, the higher term stays active: that is the node that
+// took over last, and so the one whose routes, addresses and announcements
+// the world points at now. On equal terms (two nodes that took over at the
+// same moment from the same term) the higher priority stays, then the
+// lexically smaller node name. Both nodes compute the same answer from the
+// same two heartbeats, so the loser steps down on the first heartbeat it
+// hears, without waiting for a priority skew.
+//
+// When nobody is active (both starting, or the active failed a check), the
+// node that ranks first (priority, then name) becomes active.
+package role
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reason says why a transition happened.
+type Reason string
+
+const (
+	ReasonStartup          Reason = "startup"
+	ReasonPeerActive       Reason = "peer_active"        // heard an active peer
+	ReasonPeerLost         Reason = "peer_lost"          // every path to the peer is down
+	ReasonPeerGone         Reason = "peer_gone"          // the peer's process closed its channel or left
+	ReasonPeerNeverHeard   Reason = "peer_never_heard"   // INIT hold expired without hearing the peer
+	ReasonPeerUnavailable  Reason = "peer_unavailable"   // the peer is in FAULT or MAINTENANCE
+	ReasonElected          Reason = "elected"            // nobody active, this node ranks first
+	ReasonPeerElected      Reason = "peer_elected"       // nobody active, the peer ranks first
+	ReasonPeerStateUnknown Reason = "peer_state_unknown" // the peer answers checks but sends no heartbeats
+	ReasonPreempt          Reason = "preempt"            // preferred node takes the role back
+	ReasonPeerTookOver     Reason = "peer_took_over"     // the peer became active with a higher term
+	ReasonDualActive       Reason = "dual_active_lost"   // both active on equal terms; the peer ranks first
+	ReasonCheckFailed      Reason = "check_failed"
+	ReasonCheckRecovered   Reason = "check_recovered"
+	ReasonSwitchover       Reason = "switchover"
+	ReasonMaintenanceOn    Reason = "maintenance_on"
+	ReasonMaintenanceOff   Reason = "maintenance_off"
+)
+
+// Config is the node's static role configuration.
+type Config struct {
+	Node         string
+	Priority     int
+	Preempt      bool
+	PreemptDelay time.Duration
+	// InitHold is how long a starting node listens for its peer before it
+	// may take the active role alone (the peer's dead time).
+	InitHold time.Duration
+	// HandoverTimeout bounds a switchover or maintenance handover.
+	HandoverTimeout time.Duration
+}
+
+// Transition is one change of role.
+type Transition struct {
+	From, To State
+	Reason   Reason
+	Term     uint64
+	At       time.Time
+	Detail   string
+}
+
+// Health is the aggregate of the local checks.
+type Health struct {
+	Known   bool // at least one result from every check
+	Healthy bool
+	Failing []string
+}
+
+// Snapshot is the machine's state for status pages.
+type Snapshot struct {
+	Node        string
+	State       State
+	Reason      Reason
+	Term        uint64
+	Since       time.Time
+	Health      Health
+	Maintenance bool
+	Handover    bool
+	Yielded     bool
+	PeerAlive   bool
+	PeerKnown   bool
+	Peer        PeerInfo
+	LastError   string
+}
+
+// ErrRefused is wrapped by operator commands that cannot be carried out.
+var ErrRefused = errors.New("refused")
+
+// Machine is the role machine. It is not safe for concurrent use.
+type Machine struct {
+	cfg     Config
+	state   State
+	reason  Reason
+	term    uint64
+	since   time.Time
+	started time.Time
+
+	health      Health
+	maintenance bool
+
+	peerAlive bool
+	peerKnown bool // a heartbeat arrived since the peer was last alive
+	peer      PeerInfo
+
+	handover         bool // asking the peer to take the role (switchover)
+	handoverDeadline time.Time
+	yielded          bool      // do not preempt: the operator moved the role away
+	eligibleSince    time.Time // preempt condition continuously true since
+	lastError        string
+}
+
+// New returns a machine in INIT. term is the term persisted by the last run.
+func New(cfg Config, now time.Time, term uint64) *Machine {
+	if cfg.HandoverTimeout <= 0 {
+		cfg.HandoverTimeout = 5 * time.Second
+	}
+	return &Machine{
+		cfg:     cfg,
+		state:   Init,
+		reason:  ReasonStartup,
+		term:    term,
+		since:   now,
+		started: now,
+		health:  Health{Known: true, Healthy: true},
+	}
+}
+
+// State returns the current role.
+func (m *Machine) State() State { return m.state }
+
+// Term returns the current term.
+func (m *Machine) Term() uint64 { return m.term }
+
+// Snapshot returns a copy of the machine's state.
+func (m *Machine) Snapshot() Snapshot {
+	h := m.health
+	h.Failing = append([]string(nil), h.Failing...)
+	return Snapshot{
+		Node: m.cfg.Node, State: m.state, Reason: m.reason, Term: m.term, Since: m.since,
+		Health: h, Maintenance: m.maintenance, Handover: m.handover, Yielded: m.yielded,
+		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
+	}
+}
+
+// Advert is what this node tells its peer in heartbeats.
+func (m *Machine) Advert() PeerInfo {
+	return PeerInfo{
+		Name:        m.cfg.Node,
+		State:       m.state,
+		Term:        m.term,
+		Priority:    m.cfg.Priority,
+		Healthy:     m.health.Known && m.health.Healthy,
+		Maintenance: m.maintenance,
+		Handover:    m.handover,
+		Preempt:     m.cfg.Preempt,
+	}
+}
+
+// Next returns when the machine next needs Tick, if ever.
+func (m *Machine) Next() (time.Time, bool) {
+	var next time.Time
+	add := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	if m.state == Init {
+		add(m.started.Add(m.cfg.InitHold))
+	}
+	if m.handover {
+		add(m.handoverDeadline)
+	}
+	if !m.eligibleSince.IsZero() {
+		add(m.eligibleSince.Add(m.cfg.PreemptDelay))
+	}
+	return next, !next.IsZero()
+}
+
+// Tick lets timers expire.
+func (m *Machine) Tick(now time.Time) []Transition {
+	if m.handover && !now.Before(m.handoverDeadline) {
+		m.handover = false
+		m.lastError = "handover timed out: the peer did not take the active role"
+	}
+	return m.evaluate(now)
+}
+
+// PeerMessage records a valid heartbeat from the peer.
+func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
+	if !m.peerAlive {
+		m.yielded = false
+	}
+	m.peerAlive, m.peerKnown, m.peer = true, true, p
+	if m.state != Active && p.Term > m.term {
+		m.term = p.Term
+	}
+	// A standby peer asking for the role is a switchover request to us.
+	if p.Handover && p.State == Standby && m.state == Active && !m.handover && !m.maintenance {
+		m.startHandover(now)
+	}
+	return m.evaluate(now)
+}
+
+// PeerAliveNoState records that the peer answers liveness checks although
+// no heartbeat arrived (so its role is unknown).
+func (m *Machine) PeerAliveNoState(now time.Time) []Transition {
+	if !m.peerAlive {
+		m.peerAlive, m.peerKnown = true, false
+	}
+	return m.evaluate(now)
+}
+
+// PeerDead records that every path to the peer is down (gone: its process
+// closed the channel or announced it is leaving).
+func (m *Machine) PeerDead(now time.Time, gone bool) []Transition {
+	m.peerAlive, m.peerKnown = false, false
+	m.yielded = false
+	m.handover = false
+	m.eligibleSince = time.Time{}
+	r := ReasonPeerLost
+	if gone {
+		r = ReasonPeerGone
+	}
+	return m.evaluateWith(now, r)
+}
+
+// SetHealth records the local checks' verdict.
+func (m *Machine) SetHealth(now time.Time, h Health) []Transition {
+	m.health = h
+	return m.evaluate(now)
+}
+
+// SetMaintenance turns maintenance mode on or off. An active node with a
+// healthy standby peer hands over first and enters MAINTENANCE once the
+// peer is active; otherwise it enters MAINTENANCE at once.
+func (m *Machine) SetMaintenance(now time.Time, on bool) []Transition {
+	m.maintenance = on
+	if on && m.state == Active && m.peerCanTakeOver() {
+		m.startHandover(now)
+	}
+	if !on {
+		m.yielded = false
+	}
+	return m.evaluate(now)
+}
+
+// Switchover asks for a planned handover to the peer: on the active node
+// it asks the peer to take over and steps down once the peer is active; on
+// the standby it asks the active peer to hand over.
+func (m *Machine) Switchover(now time.Time) ([]Transition, error) {
+	switch {
+	case !m.peerAlive || !m.peerKnown:
+		return nil, fmt.Errorf("switchover: %w: the peer is not reachable", ErrRefused)
+	case m.maintenance:
+		return nil, fmt.Errorf("switchover: %w: this node is in maintenance", ErrRefused)
+	case m.state == Active:
+		if !m.peerCanTakeOver() {
+			return nil, fmt.Errorf("switchover: %w: the peer is %s%s, not a healthy standby", ErrRefused, m.peer.State, unhealthy(m.peer))
+		}
+		m.startHandover(now)
+		m.lastError = ""
+		return m.evaluate(now), nil
+	case m.state == Standby:
+		if m.peer.State != Active {
+			return nil, fmt.Errorf("switchover: %w: the peer is %s, not active", ErrRefused, m.peer.State)
+		}
+		if !m.health.Healthy || !m.health.Known {
+			return nil, fmt.Errorf("switchover: %w: this node's checks are failing", ErrRefused)
+		}
+		m.handover = true
+		m.handoverDeadline = now.Add(m.cfg.HandoverTimeout)
+		m.lastError = ""
+		return m.evaluate(now), nil
+	default:
+		return nil, fmt.Errorf("switchover: %w: this node is %s", ErrRefused, m.state)
+	}
+}
+
+func unhealthy(p PeerInfo) string {
+	if p.Maintenance {
+		return " in maintenance"
+	}
+	if !p.Healthy {
+		return " and unhealthy"
+	}
+	return ""
+}
+
+func (m *Machine) startHandover(now time.Time) {
+	m.handover = true
+	m.handoverDeadline = now.Add(m.cfg.HandoverTimeout)
+	if m.outranks(m.peer) {
+		m.yielded = true
+	}
+}
+
+func (m *Machine) peerCanTakeOver() bool {
+	return m.peerAlive && m.peerKnown && m.peer.State == Standby && m.peer.Healthy && !m.peer.Maintenance
+}
+
+// outranks reports whether this node ranks before p when nobody is active:
+// higher priority first, then the lexically smaller name.
+func (m *Machine) outranks(p PeerInfo) bool {
+	if m.cfg.Priority != p.Priority {
+		return m.cfg.Priority > p.Priority
+	}
+	return m.cfg.Node < p.Name
+}
+
+// peerWins decides between two active nodes: higher term, then rank.
+func (m *Machine) peerWins(p PeerInfo) bool {
+	if p.Term != m.term {
+		return p.Term > m.term
+	}
+	return !m.outranks(p)
+}
+
+func (m *Machine) evaluate(now time.Time) []Transition { return m.evaluateWith(now, "") }
+
+// evaluateWith applies the rules until the state is stable (at most a few
+// steps: FAULT -> STANDBY -> ACTIVE is the longest chain).
+func (m *Machine) evaluateWith(now time.Time, peerDownReason Reason) []Transition {
+	var out []Transition
+	for i := 0; i < 4; i++ {
+		to, r, detail := m.decide(now, peerDownReason)
+		if to == m.state {
+			break
+		}
+		out = append(out, m.move(now, to, r, detail))
+	}
+	m.updatePreempt(now)
+	return out
+}
+
+func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transition {
+	from := m.state
+	if to == Active {
+		t := m.term
+		if m.peerKnown && m.peer.Term > t {
+			t = m.peer.Term
+		}
+		m.term = t + 1
+	}
+	if from == Active || to == Active {
+		m.handover = false
+	}
+	if to != Standby {
+		// Only a standby that handed the role over stays yielded.
+		m.yielded = false
+	}
+	m.state, m.reason, m.since = to, r, now
+	m.eligibleSince = time.Time{}
+	return Transition{From: from, To: to, Reason: r, Term: m.term, At: now, Detail: detail}
+}
+
+// decide returns the state the facts call for.
+func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, string) {
+	healthy := m.health.Known && m.health.Healthy
+	peerActive := m.peerAlive && m.peerKnown && m.peer.State == Active
+
+	if m.maintenance {
+		if m.state == Active && m.handover && !peerActive {
+			return Active, m.reason, "" // waiting for the peer to take over
+		}
+		if m.state == Maintenance {
+			return Maintenance, m.reason, ""
+		}
+		return Maintenance, ReasonMaintenanceOn, ""
+	}
+	if m.state == Maintenance {
+		return Standby, ReasonMaintenanceOff, ""
+	}
+	if m.health.Known && !m.health.Healthy {
+		if m.state == Fault {
+			return Fault, m.reason, ""
+		}
+		return Fault, ReasonCheckFailed, fmt.Sprint(m.health.Failing)
+	}
+	if m.state == Fault {
+		return Standby, ReasonCheckRecovered, ""
+	}
+
+	switch m.state {
+	case Init:
+		if !healthy {
+			return Init, m.reason, "" // checks have not reported yet
+		}
+		if m.peerAlive && m.peerKnown {
+			return m.elect(Init)
+		}
+		if m.peerAlive && !now.Before(m.started.Add(m.cfg.InitHold)) {
+			return Standby, ReasonPeerStateUnknown, ""
+		}
+		if !m.peerAlive && !now.Before(m.started.Add(m.cfg.InitHold)) {
+			if peerDownReason != "" {
+				return Active, peerDownReason, ""
+			}
+			return Active, ReasonPeerNeverHeard, ""
+		}
+		return Init, m.reason, ""
+
+	case Standby:
+		if !m.peerAlive {
+			if peerDownReason == "" {
+				peerDownReason = ReasonPeerLost
+			}
+			return Active, peerDownReason, ""
+		}
+		if !m.peerKnown {
+			return Standby, m.reason, ""
+		}
+		if m.peer.State == Active {
+			if m.peer.Handover {
+				return Active, ReasonSwitchover, ""
+			}
+			if m.preemptDue(now) {
+				return Active, ReasonPreempt, ""
+			}
+			return Standby, m.reason, ""
+		}
+		return m.elect(Standby)
+
+	case Active:
+		if peerActive && m.peerWins(m.peer) {
+			switch {
+			case m.handover:
+				return Standby, ReasonSwitchover, ""
+			case m.peer.Term > m.term:
+				return Standby, ReasonPeerTookOver, ""
+			default:
+				return Standby, ReasonDualActive, ""
+			}
+		}
+		return Active, m.reason, ""
+	}
+	return m.state, m.reason, ""
+}
+
+// elect decides between this node (in from) and a known peer that is not
+// active.
+func (m *Machine) elect(from State) (State, Reason, string) {
+	switch m.peer.State {
+	case Active:
+		return Standby, ReasonPeerActive, ""
+	case Fault, Maintenance:
+		return Active, ReasonPeerUnavailable, ""
+	}
+	if m.peer.Handover {
+		// The peer asked for the role; let it have it.
+		return Standby, ReasonPeerElected, ""
+	}
+	if m.outranks(m.peer) {
+		return Active, ReasonElected, ""
+	}
+	if from == Init {
+		return Standby, ReasonPeerElected, ""
+	}
+	return from, m.reason, ""
+}
+
+func (m *Machine) preemptDue(now time.Time) bool {
+	return !m.eligibleSince.IsZero() && !now.Before(m.eligibleSince.Add(m.cfg.PreemptDelay))
+}
+
+// updatePreempt tracks since when this standby could take the role back.
+func (m *Machine) updatePreempt(now time.Time) {
+	can := m.cfg.Preempt && !m.yielded && m.state == Standby && m.peerAlive && m.peerKnown &&
+		m.peer.State == Active && !m.peer.Handover && m.outranks(m.peer) &&
+		m.health.Known && m.health.Healthy && !m.maintenance
+	switch {
+	case !can:
+		m.eligibleSince = time.Time{}
+	case m.eligibleSince.IsZero():
+		// Next reports the deadline; a zero delay fires on the next Tick,
+		// which the owner runs at once.
+		m.eligibleSince = now
+	}
+}

@@ -1,0 +1,344 @@
+package role
+
+import (
+	"errors"
+	"math/rand"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func cfg(name string, prio int, preempt bool) Config {
+	return Config{Node: name, Priority: prio, Preempt: preempt, InitHold: 300 * time.Millisecond, HandoverTimeout: time.Second}
+}
+
+func peer(name string, st State, term uint64, prio int) PeerInfo {
+	return PeerInfo{Name: name, State: st, Term: term, Priority: prio, Healthy: st != Fault}
+}
+
+func last(t *testing.T, trs []Transition) Transition {
+	t.Helper()
+	if len(trs) == 0 {
+		t.Fatalf("no transition")
+	}
+	return trs[len(trs)-1]
+}
+
+// setup brings a machine to the given state via the real rules.
+func setup(t *testing.T, c Config, st State) *Machine {
+	t.Helper()
+	m := New(c, t0, 4)
+	switch st {
+	case Init:
+	case Standby:
+		m.PeerMessage(t0, peer("b", Active, 4, 100))
+	case Active:
+		m.PeerDead(t0, false)
+		m.Tick(t0.Add(c.InitHold))
+	case Fault:
+		m.SetHealth(t0, Health{Known: true, Healthy: false, Failing: []string{"x"}})
+	case Maintenance:
+		m.SetMaintenance(t0, true)
+	}
+	if m.State() != st {
+		t.Fatalf("setup: state %s, want %s", m.State(), st)
+	}
+	return m
+}
+
+func TestTransitions(t *testing.T) {
+	later := t0.Add(time.Second)
+	cases := []struct {
+		name   string
+		from   State
+		cfg    Config
+		event  func(m *Machine) []Transition
+		to     State
+		reason Reason
+	}{
+		{"init hears active peer", Init, cfg("a", 150, true),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Active, 3, 100)) }, Standby, ReasonPeerActive},
+		{"init outranks starting peer", Init, cfg("a", 150, false),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Init, 0, 100)) }, Active, ReasonElected},
+		{"init ranks below starting peer", Init, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Init, 0, 100)) }, Standby, ReasonPeerElected},
+		{"init equal priority, name decides", Init, cfg("a", 100, false),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Standby, 0, 100)) }, Active, ReasonElected},
+		{"init peer in fault", Init, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Fault, 0, 100)) }, Active, ReasonPeerUnavailable},
+		{"init peer in maintenance", Init, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerMessage(t0, peer("b", Maintenance, 0, 100)) }, Active, ReasonPeerUnavailable},
+		{"init hold expires alone", Init, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.Tick(t0.Add(300 * time.Millisecond)) }, Active, ReasonPeerNeverHeard},
+		{"init peer answers checks only", Init, cfg("a", 50, false),
+			func(m *Machine) []Transition {
+				m.PeerAliveNoState(t0)
+				return m.Tick(t0.Add(300 * time.Millisecond))
+			}, Standby, ReasonPeerStateUnknown},
+		{"init check fails", Init, cfg("a", 150, false),
+			func(m *Machine) []Transition { return m.SetHealth(t0, Health{Known: true, Failing: []string{"nft"}}) }, Fault, ReasonCheckFailed},
+		{"standby peer lost", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerDead(later, false) }, Active, ReasonPeerLost},
+		{"standby peer gone", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerDead(later, true) }, Active, ReasonPeerGone},
+		{"standby peer faults", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.PeerMessage(later, peer("b", Fault, 4, 100)) }, Active, ReasonPeerUnavailable},
+		{"standby peer hands over", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition {
+				p := peer("b", Active, 4, 100)
+				p.Handover = true
+				return m.PeerMessage(later, p)
+			}, Active, ReasonSwitchover},
+		{"standby preempts preferred", Standby, cfg("a", 150, true),
+			func(m *Machine) []Transition { return m.Tick(later) }, Active, ReasonPreempt},
+		{"standby check fails", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.SetHealth(later, Health{Known: true}) }, Fault, ReasonCheckFailed},
+		{"standby maintenance", Standby, cfg("a", 50, false),
+			func(m *Machine) []Transition { return m.SetMaintenance(later, true) }, Maintenance, ReasonMaintenanceOn},
+		{"active hears higher term", Active, cfg("a", 150, false),
+			func(m *Machine) []Transition { return m.PeerMessage(later, peer("b", Active, 9, 100)) }, Standby, ReasonPeerTookOver},
+		{"active equal term, peer ranks first", Active, cfg("b", 100, false),
+			func(m *Machine) []Transition { return m.PeerMessage(later, peer("a", Active, 5, 100)) }, Standby, ReasonDualActive},
+		{"active check fails", Active, cfg("a", 150, false),
+			func(m *Machine) []Transition { return m.SetHealth(later, Health{Known: true}) }, Fault, ReasonCheckFailed},
+		{"active maintenance with no peer", Active, cfg("a", 150, false),
+			func(m *Machine) []Transition { return m.SetMaintenance(later, true) }, Maintenance, ReasonMaintenanceOn},
+		{"fault recovers, peer active", Fault, cfg("a", 150, false),
+			func(m *Machine) []Transition {
+				m.PeerMessage(t0, peer("b", Active, 4, 100))
+				return m.SetHealth(later, Health{Known: true, Healthy: true})
+			}, Standby, ReasonCheckRecovered},
+		{"fault recovers, peer dead", Fault, cfg("a", 150, false),
+			func(m *Machine) []Transition {
+				m.PeerDead(t0, false)
+				return m.SetHealth(later, Health{Known: true, Healthy: true})
+			}, Active, ReasonPeerLost},
+		{"maintenance off, peer active", Maintenance, cfg("a", 150, false),
+			func(m *Machine) []Transition {
+				m.PeerMessage(t0, peer("b", Active, 4, 100))
+				return m.SetMaintenance(later, false)
+			}, Standby, ReasonMaintenanceOff},
+		{"maintenance never takes over", Maintenance, cfg("a", 150, true),
+			func(m *Machine) []Transition { return m.PeerDead(later, true) }, Maintenance, ReasonMaintenanceOn},
+		{"fault never takes over", Fault, cfg("a", 150, true),
+			func(m *Machine) []Transition { return m.PeerDead(later, true) }, Fault, ReasonCheckFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := setup(t, tc.cfg, tc.from)
+			termBefore := m.Term()
+			trs := tc.event(m)
+			if m.State() != tc.to {
+				t.Fatalf("state %s, want %s (transitions %+v)", m.State(), tc.to, trs)
+			}
+			if tc.to != tc.from {
+				tr := last(t, trs)
+				if tr.Reason != tc.reason {
+					t.Fatalf("reason %s, want %s", tr.Reason, tc.reason)
+				}
+				if tr.To == Active && tr.Term <= termBefore {
+					t.Fatalf("takeover term %d did not grow from %d", tr.Term, termBefore)
+				}
+			} else if m.Snapshot().Reason != tc.reason {
+				t.Fatalf("reason %s, want %s", m.Snapshot().Reason, tc.reason)
+			}
+		})
+	}
+}
+
+func TestTakeoverTermExceedsPeer(t *testing.T) {
+	m := New(cfg("a", 150, false), t0, 2)
+	m.PeerMessage(t0, peer("b", Active, 17, 100))
+	trs := m.PeerDead(t0.Add(time.Second), false)
+	if tr := last(t, trs); tr.To != Active || tr.Term != 18 {
+		t.Fatalf("got %+v, want ACTIVE at term 18", tr)
+	}
+}
+
+func TestPreemptDelay(t *testing.T) {
+	c := cfg("a", 150, true)
+	c.PreemptDelay = 5 * time.Second
+	m := New(c, t0, 0)
+	m.PeerMessage(t0, peer("b", Active, 3, 100))
+	if m.State() != Standby {
+		t.Fatalf("state %s", m.State())
+	}
+	next, ok := m.Next()
+	if !ok || !next.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("next %v %v, want preempt deadline", next, ok)
+	}
+	if trs := m.Tick(t0.Add(4 * time.Second)); len(trs) != 0 {
+		t.Fatalf("preempted early: %+v", trs)
+	}
+	// The peer fails a check meanwhile: preemption is moot, and the timer resets.
+	m.PeerMessage(t0.Add(4*time.Second), peer("b", Active, 3, 100))
+	trs := m.Tick(t0.Add(5 * time.Second))
+	if tr := last(t, trs); tr.To != Active || tr.Reason != ReasonPreempt {
+		t.Fatalf("got %+v", tr)
+	}
+}
+
+func TestNoPreemptStaysStandby(t *testing.T) {
+	m := New(cfg("a", 150, false), t0, 0)
+	m.PeerMessage(t0, peer("b", Active, 3, 100))
+	if trs := m.Tick(t0.Add(time.Hour)); len(trs) != 0 || m.State() != Standby {
+		t.Fatalf("without preempt the preferred node must stay standby: %+v", trs)
+	}
+}
+
+func TestSwitchoverFromActive(t *testing.T) {
+	a := setup(t, cfg("a", 150, true), Active)
+	if _, err := a.Switchover(t0); !errors.Is(err, ErrRefused) {
+		t.Fatalf("switchover without a peer: %v", err)
+	}
+	a.PeerMessage(t0, peer("b", Standby, a.Term(), 100))
+	if _, err := a.Switchover(t0); err != nil {
+		t.Fatal(err)
+	}
+	if a.State() != Active || !a.Advert().Handover {
+		t.Fatalf("the active must stay active and ask for handover: %+v", a.Snapshot())
+	}
+	// The peer becomes active with a higher term: now a steps down.
+	tr := last(t, a.PeerMessage(t0.Add(time.Millisecond), peer("b", Active, a.Term()+1, 100)))
+	if tr.To != Standby || tr.Reason != ReasonSwitchover {
+		t.Fatalf("got %+v", tr)
+	}
+	// The preferred node does not preempt the role straight back.
+	if trs := a.Tick(t0.Add(time.Hour)); len(trs) != 0 {
+		t.Fatalf("preempted after switchover: %+v", trs)
+	}
+}
+
+func TestSwitchoverRefusedToUnhealthyPeer(t *testing.T) {
+	a := setup(t, cfg("a", 150, false), Active)
+	a.PeerMessage(t0, peer("b", Fault, 0, 100))
+	if _, err := a.Switchover(t0); !errors.Is(err, ErrRefused) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestSwitchoverTimesOut(t *testing.T) {
+	a := setup(t, cfg("a", 150, false), Active)
+	a.PeerMessage(t0, peer("b", Standby, 0, 100))
+	if _, err := a.Switchover(t0); err != nil {
+		t.Fatal(err)
+	}
+	a.Tick(t0.Add(2 * time.Second))
+	if a.State() != Active || a.Advert().Handover || a.Snapshot().LastError == "" {
+		t.Fatalf("timed out switchover must leave the node active and say so: %+v", a.Snapshot())
+	}
+}
+
+func TestMaintenanceHandsOverFirst(t *testing.T) {
+	a := setup(t, cfg("a", 150, false), Active)
+	a.PeerMessage(t0, peer("b", Standby, a.Term(), 100))
+	a.SetMaintenance(t0, true)
+	if a.State() != Active {
+		t.Fatalf("must stay active until the peer takes over, got %s", a.State())
+	}
+	tr := last(t, a.PeerMessage(t0, peer("b", Active, a.Term()+1, 100)))
+	if tr.To != Maintenance {
+		t.Fatalf("got %+v", tr)
+	}
+}
+
+// pair simulates two machines and a network that may be partitioned.
+type pair struct {
+	m         [2]*Machine
+	maint     [2]bool
+	connected bool
+	now       time.Time
+	t         *testing.T
+	log       []string
+}
+
+func (p *pair) check(i int, trs []Transition) {
+	for _, tr := range trs {
+		p.log = append(p.log, p.m[i].cfg.Node+": "+tr.From.String()+"->"+tr.To.String()+" "+string(tr.Reason))
+		if tr.To == Active && p.maint[i] {
+			p.t.Fatalf("node in maintenance took over: %v", p.log)
+		}
+		if tr.To == Active && !(p.m[i].health.Known && p.m[i].health.Healthy) {
+			p.t.Fatalf("unhealthy node took over: %v", p.log)
+		}
+	}
+}
+
+// exchange delivers heartbeats both ways until nothing changes.
+func (p *pair) exchange() {
+	for round := 0; round < 10; round++ {
+		a0, a1 := p.m[0].Advert(), p.m[1].Advert()
+		tr0 := p.m[0].PeerMessage(p.now, a1)
+		p.check(0, tr0)
+		tr1 := p.m[1].PeerMessage(p.now, p.m[0].Advert())
+		p.check(1, tr1)
+		p.tick()
+		if p.m[0].Advert() == a0 && p.m[1].Advert() == a1 && len(tr0)+len(tr1) == 0 {
+			return
+		}
+	}
+	p.t.Fatalf("no convergence: %v", p.log)
+}
+
+func (p *pair) tick() {
+	for i := range p.m {
+		if next, ok := p.m[i].Next(); ok && !next.After(p.now) {
+			p.check(i, p.m[i].Tick(p.now))
+		}
+	}
+}
+
+func TestRandomizedInvariants(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	for run := 0; run < 300; run++ {
+		preempt := rng.Intn(2) == 0
+		ca, cb := cfg("a", 100+rng.Intn(3)*50, preempt), cfg("b", 100+rng.Intn(3)*50, preempt)
+		ca.PreemptDelay = time.Duration(rng.Intn(3)) * 100 * time.Millisecond
+		cb.PreemptDelay = ca.PreemptDelay
+		p := &pair{m: [2]*Machine{New(ca, t0, uint64(rng.Intn(3))), New(cb, t0, uint64(rng.Intn(3)))}, connected: true, now: t0, t: t}
+		for step := 0; step < 60; step++ {
+			i := rng.Intn(2)
+			p.now = p.now.Add(time.Duration(rng.Intn(400)) * time.Millisecond)
+			switch rng.Intn(8) {
+			case 0:
+				p.connected = !p.connected
+				if !p.connected {
+					p.check(0, p.m[0].PeerDead(p.now, false))
+					p.check(1, p.m[1].PeerDead(p.now, false))
+				}
+			case 1:
+				h := rng.Intn(3) != 0
+				p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: h}))
+			case 2:
+				p.maint[i] = rng.Intn(3) == 0
+				p.check(i, p.m[i].SetMaintenance(p.now, p.maint[i]))
+			case 3:
+				trs, _ := p.m[i].Switchover(p.now)
+				p.check(i, trs)
+			default:
+				p.tick()
+			}
+			if p.connected {
+				p.exchange()
+				if p.m[0].State() == Active && p.m[1].State() == Active {
+					t.Fatalf("seed %d run %d: two actives that hear each other: %v", seed, run, p.log)
+				}
+				// Somebody eligible must hold the role once they talk.
+				eligible := func(k int) bool {
+					return !p.maint[k] && p.m[k].health.Healthy && p.m[k].State() != Init
+				}
+				if (eligible(0) || eligible(1)) && p.m[0].State() != Active && p.m[1].State() != Active {
+					t.Fatalf("seed %d run %d: nobody active although %v/%v eligible: %s %s %v", seed, run,
+						eligible(0), eligible(1), p.m[0].State(), p.m[1].State(), p.log)
+				}
+			}
+			for k := range p.m {
+				if p.maint[k] && p.m[k].State() == Active && !p.m[k].handover {
+					t.Fatalf("seed %d: node in maintenance is active without a pending handover: %v", seed, p.log)
+				}
+			}
+		}
+	}
+}

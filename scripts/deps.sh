@@ -1,0 +1,33 @@
+#!/bin/sh
+# Installs the Debian packages baton's tests and benchmarks need, when missing.
+# usage: scripts/deps.sh test|bench-failover
+set -eu
+want=""
+need() { # need COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || want="$want $2"
+}
+case "${1:-test}" in
+test)
+	need ip iproute2
+	need ping iputils-ping
+	need virt-xml-validate libvirt-clients
+	need xmllint libxml2-utils
+	need ovsdb-server openvswitch-switch
+	need nft nftables
+	;;
+bench-failover|bench-vip)
+	need ip iproute2
+	need keepalived keepalived
+	;;
+esac
+if [ -n "$want" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing packages:$want (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "installing:$want"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $want >/dev/null
+fi

@@ -25,6 +25,7 @@ type Result struct {
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts"`
+	Err      error         `json:"-"`
 }
 
 // Run is the record of one activation or deactivation of the whole
@@ -37,7 +38,8 @@ type Run struct {
 	Finished time.Time `json:"finished"`
 }
 
-// Observer is told about every finished step (for metrics).
+// Observer is told about every finished step: sinceDecision is the time
+// from the role decision, or negative for reconcile runs.
 type Observer func(op string, r Result, sinceDecision time.Duration)
 
 // Pipeline runs the actions for the role this node holds: Activate in
@@ -178,7 +180,7 @@ func (p *Pipeline) runStep(ctx context.Context, s Step, op string, fn func(conte
 	defer cancel()
 	start := p.clk.Now()
 	err := fn(sctx)
-	r := Result{Action: name, Op: op, OK: err == nil, Started: start, Duration: p.clk.Now().Sub(start)}
+	r := Result{Action: name, Op: op, OK: err == nil, Started: start, Duration: p.clk.Now().Sub(start), Err: err}
 	p.mu.Lock()
 	prev, ok := p.last[name]
 	if ok && !prev.OK && prev.Op == op {
@@ -215,17 +217,19 @@ func (p *Pipeline) reconcile(ctx context.Context) {
 		p.mu.Unlock()
 		if !prev.OK && prev.Op != "" && prev.Op != "verify" {
 			// Retry the failed activation or deactivation itself.
-			p.runStep(ctx, s, prev.Op, func(ctx context.Context) error {
+			r := p.runStep(ctx, s, prev.Op, func(ctx context.Context) error {
 				if applied.active {
 					return s.Action.Activate(ctx, applied.t)
 				}
 				return s.Action.Deactivate(ctx, applied.t)
 			})
+			p.observe(prev.Op, r, -1)
 			continue
 		}
-		p.runStep(ctx, s, "verify", func(ctx context.Context) error {
+		r := p.runStep(ctx, s, "verify", func(ctx context.Context) error {
 			return s.Action.Verify(ctx, applied.active)
 		})
+		p.observe("verify", r, -1)
 	}
 }
 

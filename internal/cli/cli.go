@@ -53,6 +53,7 @@ func commands() []subcommand {
 		{"maintenance", "on|off: keep this node from being or becoming active", cmdMaintenance},
 		{"validate", "check a configuration file and list every error", cmdValidate},
 		{"lab", "demo|down: network-namespace lab", cmdLab},
+		{"kvm", "plan|check: Open vSwitch bridges and libvirt interfaces for a KVM pair", cmdKVM},
 		{"version", "print the version", cmdVersion},
 	}
 }

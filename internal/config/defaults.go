@@ -83,6 +83,16 @@ func applyDefaults(v reflect.Value) {
 	if d, ok := v.Addr().Interface().(defaulter); ok {
 		d.applyDefaults()
 	}
+	if d, ok := v.Addr().Interface().(Defaulter); ok {
+		d.SetDefaults()
+	}
+}
+
+// Defaulter is the exported form of defaulter, for section types that
+// live in the package of the subsystem they configure (action/vip,
+// provider/bgp, ...): SetDefaults sets defaults on a fresh value.
+type Defaulter interface {
+	SetDefaults()
 }
 
 // deriveDefaults calls deriveDefaults on every value inside v that has it.

@@ -2,7 +2,11 @@
 // environment overrides and defaults, and validates the result.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/batonha/baton/internal/action/vip"
+)
 
 // Config is the whole of /etc/baton/baton.yaml.
 type Config struct {
@@ -15,6 +19,11 @@ type Config struct {
 	Hooks     Hooks     `yaml:"hooks"`
 	API       API       `yaml:"api"`
 	Metrics   Metrics   `yaml:"metrics"`
+
+	// Optional actions. Each section's type lives in the package of the
+	// action and takes part in defaults and validation through the
+	// Defaulter and Checker interfaces.
+	VIP *vip.Config `yaml:"vip"` // virtual IPs with gratuitous ARP / unsolicited NA
 }
 
 // Node describes this appliance.

@@ -24,6 +24,14 @@ import (
 // The decoder, the BATON_ environment overrides and the validation walk
 // find them by reflection; nothing else needs registering.
 
+// Checker is the exported form of validatable, for section types that
+// live in the package of the subsystem they configure. Check reports every
+// problem with a key relative to the value ("addresses[0].interface") and
+// a message; the loader adds the full key path and the YAML line.
+type Checker interface {
+	Check(report func(key, msg string))
+}
+
 // validatable is implemented by schema types that have rules.
 type validatable interface {
 	validate(v *validator)
@@ -64,6 +72,10 @@ func validateConfig(c *Config, origins map[string]origin, bad map[string]bool, s
 	walk(reflect.ValueOf(c).Elem(), "", func(v reflect.Value, path string) {
 		if x, ok := v.Addr().Interface().(validatable); ok {
 			x.validate(&validator{root: c, path: path, st: st})
+		}
+		if x, ok := v.Addr().Interface().(Checker); ok {
+			vd := &validator{root: c, path: path, st: st}
+			x.Check(func(key, msg string) { vd.errorf(key, "%s", msg) })
 		}
 	})
 	st.errs.sort()

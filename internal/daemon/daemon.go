@@ -18,6 +18,7 @@ import (
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/action/hooks"
 	"github.com/batonha/baton/internal/action/probe"
+	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/clock"
@@ -57,7 +58,14 @@ type Daemon struct {
 	notify   *sdnotify.Notifier
 
 	healthCh chan role.Health
+	faultCh  chan actionFault
 	cmdCh    chan command
+	vip      *vip.VIP
+
+	// Owned by the loop: the checks' verdict and the actions that refused
+	// the active role; the machine sees their combination.
+	checkHealth  role.Health
+	actionFaults map[string]actionFault
 
 	feedWatchdog func()
 
@@ -65,6 +73,16 @@ type Daemon struct {
 	snap        role.Snapshot
 	transitions []api.Transition
 }
+
+// actionFault is an action that refused the active role (a VIP owned by
+// another host, say); it holds the node in FAULT for faultHold.
+type actionFault struct {
+	action string
+	err    string
+	until  time.Time
+}
+
+const faultHold = 30 * time.Second
 
 type command struct {
 	kind  string // switchover | maintenance
@@ -85,7 +103,8 @@ func New(opt Options) (*Daemon, error) {
 	log := opt.Logger.With("node", cfg.Node.Name)
 	d := &Daemon{
 		cfg: cfg, log: log, clk: clk, version: opt.Version, started: clk.Now(),
-		healthCh: make(chan role.Health, 16), cmdCh: make(chan command),
+		healthCh: make(chan role.Health, 16), faultCh: make(chan actionFault, 16), cmdCh: make(chan command),
+		checkHealth: role.Health{Known: true, Healthy: true}, actionFaults: map[string]actionFault{},
 		notify: sdnotify.New(opt.Environ),
 	}
 
@@ -143,7 +162,8 @@ func New(opt Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configuring checks: %w", err)
 		}
-		d.machine.SetHealth(clk.Now(), role.Health{Known: false})
+		d.checkHealth = role.Health{Known: false}
+		d.machine.SetHealth(clk.Now(), d.checkHealth)
 	}
 
 	d.hooks, err = hooks.New(cfg.Hooks, clk, log.With("component", "hooks"))
@@ -151,7 +171,16 @@ func New(opt Options) (*Daemon, error) {
 		return nil, fmt.Errorf("configuring hooks: %w", err)
 	}
 
+	// The takeover pipeline, in order: addresses first, then what
+	// attracts traffic to them.
 	var steps []action.Step
+	if cfg.VIP != nil {
+		d.vip, err = vip.New(*cfg.VIP, clk, log.With("component", "vip"))
+		if err != nil {
+			return nil, fmt.Errorf("configuring VIPs: %w", err)
+		}
+		steps = append(steps, action.Step{Action: action.FaultOn(d.vip, vip.ErrConflict), Timeout: 5 * time.Second})
+	}
 	if cfg.Probe.Mode != "off" {
 		d.probe, err = probe.New(cfg.Probe, cfg.Node.Name, clk, log.With("component", "probe"))
 		if err != nil {
@@ -161,7 +190,12 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.metrics = metrics.New(d.Status)
 	d.pipeline = action.NewPipeline(steps, reconcileEvery(cfg), clk, log, func(op string, r action.Result, since time.Duration) {
-		d.metrics.Step(op, r.Action, since)
+		if since >= 0 {
+			d.metrics.Step(op, r.Action, since)
+		}
+		if op != "deactivate" && errors.Is(r.Err, action.ErrFault) {
+			d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}
+		}
 	})
 	d.snap = d.machine.Snapshot()
 	return d, nil
@@ -183,6 +217,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		defer d.probe.Close()
+	}
+	if d.vip != nil {
+		// A node that starts is not active: drop VIPs a crash left behind.
+		if err := d.vip.Cleanup(ctx); err != nil {
+			return fmt.Errorf("removing stale VIPs: %w", err)
+		}
+		defer d.vip.Close()
 	}
 	token := ""
 	if d.cfg.API.TokenFile != "" {
@@ -302,7 +343,12 @@ func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
 		case ev := <-d.hb.Events():
 			trs = d.onHeartbeat(ev)
 		case h := <-d.healthCh:
-			trs = d.machine.SetHealth(d.clk.Now(), h)
+			d.checkHealth = h
+			trs = d.machine.SetHealth(d.clk.Now(), d.health())
+		case f := <-d.faultCh:
+			d.log.Error("action refused the active role", "action", f.action, "reason", f.err)
+			d.actionFaults[f.action] = f
+			trs = d.machine.SetHealth(d.clk.Now(), d.health())
 		case cmd := <-d.cmdCh:
 			var err error
 			switch cmd.kind {
@@ -314,6 +360,9 @@ func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
 			cmd.reply <- err
 		case <-timer.C():
 			trs = d.machine.Tick(d.clk.Now())
+			if d.expireFaults() {
+				trs = append(trs, d.machine.SetHealth(d.clk.Now(), d.health())...)
+			}
 		case <-wdC:
 			d.feedWatchdog()
 		}
@@ -322,10 +371,39 @@ func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
 	}
 }
 
+// health combines the checks' verdict with the actions' faults.
+func (d *Daemon) health() role.Health {
+	h := d.checkHealth
+	h.Failing = append([]string(nil), h.Failing...)
+	for _, f := range d.actionFaults {
+		h.Healthy = false
+		h.Failing = append(h.Failing, "action "+f.action+": "+f.err)
+	}
+	return h
+}
+
+// expireFaults forgets action faults whose hold has passed, so the node
+// may try the role again.
+func (d *Daemon) expireFaults() bool {
+	now, changed := d.clk.Now(), false
+	for k, f := range d.actionFaults {
+		if !now.Before(f.until) {
+			delete(d.actionFaults, k)
+			changed = true
+		}
+	}
+	return changed
+}
+
 // arm sets timer to the machine's next deadline.
 func (d *Daemon) arm(t clock.Timer) {
 	t.Stop()
 	next, ok := d.machine.Next()
+	for _, f := range d.actionFaults {
+		if !ok || f.until.Before(next) {
+			next, ok = f.until, true
+		}
+	}
 	if !ok {
 		t.Reset(time.Hour)
 		return

@@ -192,6 +192,26 @@ func (e *env) roles(want0, want1 string, limit time.Duration) {
 	})
 }
 
+// allPathsUp waits until both nodes see every path to the peer up (the
+// channel included: it is dialled once the peer listens).
+func (e *env) allPathsUp(limit time.Duration) {
+	e.t.Helper()
+	e.eventually("every path up on both nodes", limit, func() bool {
+		for i := range e.nodes {
+			st, err := e.status(i)
+			if err != nil || len(st.Peer.Paths) == 0 {
+				return false
+			}
+			for _, p := range st.Peer.Paths {
+				if !p.Up {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // steady asserts that the roles stay as they are for d.
 func (e *env) steady(want0, want1 string, d time.Duration) {
 	e.t.Helper()
@@ -250,6 +270,7 @@ func TestKillActiveThenRestart(t *testing.T) {
 			e.start(0)
 			e.start(1)
 			e.roles("ACTIVE", "STANDBY", 10*time.Second)
+			e.allPathsUp(5 * time.Second)
 			killed := time.Now()
 			e.kill(0, syscall.SIGKILL)
 			e.eventually("standby takes over", 5*time.Second, func() bool { return e.role(1) == "ACTIVE" && e.probe(1) == 200 })

@@ -4,16 +4,35 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
 )
 
+// Phase orders the steps of a takeover: state first, then addresses,
+// then what attracts traffic to them.
+type Phase int
+
+const (
+	PhasePrepare   Phase = iota // make held state live (session sync commit)
+	PhaseAddresses              // VIPs, secondary and public IPs
+	PhaseRoutes                 // cloud route tables
+	PhaseAnnounce               // BGP announcements
+	PhaseProbe                  // the load balancer's health probe
+)
+
 // Step is one action of the pipeline with its time limit.
 type Step struct {
 	Action  Action
 	Timeout time.Duration
+	Phase   Phase
+}
+
+// SortSteps orders steps by phase, keeping the given order within one.
+func SortSteps(steps []Step) {
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].Phase < steps[j].Phase })
 }
 
 // Result is the outcome of one action run.

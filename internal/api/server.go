@@ -29,6 +29,7 @@ var ErrRefused = errors.New("refused")
 type Server struct {
 	backend Backend
 	metrics http.Handler
+	extra   func(mux *http.ServeMux)
 	log     *slog.Logger
 	token   string
 	unix    net.Listener
@@ -42,11 +43,13 @@ type Options struct {
 	Listen  string       // optional TCP host:port (needs Token)
 	Token   string       // bearer token for TCP
 	Metrics http.Handler // optional, served at /metrics
+	// Extra registers more endpoints (subsystems' /v1/NAME/...).
+	Extra func(mux *http.ServeMux)
 }
 
 // Listen binds the listeners; Serve then serves them.
 func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
-	s := &Server{backend: b, metrics: opt.Metrics, log: log.With("component", "api"), token: opt.Token}
+	s := &Server{backend: b, metrics: opt.Metrics, extra: opt.Extra, log: log.With("component", "api"), token: opt.Token}
 	if opt.Socket != "" {
 		if err := os.MkdirAll(filepath.Dir(opt.Socket), 0o755); err != nil {
 			return nil, fmt.Errorf("creating API socket directory: %w", err)
@@ -158,6 +161,9 @@ func (s *Server) Handler(auth bool) http.Handler {
 	})
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
+	}
+	if s.extra != nil {
+		s.extra(mux)
 	}
 	if !auth {
 		return mux

@@ -25,6 +25,9 @@ type Status struct {
 	Actions     []Action     `json:"actions"`
 	Transitions []Transition `json:"transitions"`
 	Hooks       []Hook       `json:"hooks,omitempty"`
+	// Subsystems holds each optional subsystem's own status (sessions,
+	// configsync, bgp, routes, ...).
+	Subsystems map[string]any `json:"subsystems,omitempty"`
 }
 
 // PeerStatus is the peer as this node sees it.

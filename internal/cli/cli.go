@@ -54,6 +54,11 @@ func commands() []subcommand {
 		{"validate", "check a configuration file and list every error", cmdValidate},
 		{"lab", "demo|down: network-namespace lab", cmdLab},
 		{"kvm", "plan|check: Open vSwitch bridges and libvirt interfaces for a KVM pair", cmdKVM},
+		{"sessions", "session sync: counts, lag and a filtered dump of held connections", cmdSessions},
+		{"sync", "now|status|diff: configuration file sync", cmdSync},
+		{"peerings", "reconcile route-server BGP peerings with a scale set (--once, --dry-run)", cmdPeerings},
+		{"render", "bird: generate the BIRD configuration equivalent to the bgp section", cmdRender},
+		{"keygen", "create the cluster CA, node certificates and heartbeat key", cmdKeygen},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -202,3 +202,7 @@ func (a *API) applyDefaults() {
 func (m *Metrics) applyDefaults() {
 	m.Listen = defaultMetricsListen
 }
+
+func (l *Link) applyDefaults() {
+	l.Listen = ":5407"
+}

@@ -5,7 +5,10 @@ package config
 import (
 	"time"
 
+	"github.com/batonha/baton/internal/action/bgp"
 	"github.com/batonha/baton/internal/action/vip"
+	"github.com/batonha/baton/internal/configsync"
+	"github.com/batonha/baton/internal/sessionsync"
 )
 
 // Config is the whole of /etc/baton/baton.yaml.
@@ -19,11 +22,15 @@ type Config struct {
 	Hooks     Hooks     `yaml:"hooks"`
 	API       API       `yaml:"api"`
 	Metrics   Metrics   `yaml:"metrics"`
+	Link      Link      `yaml:"link"`
 
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
 	// Defaulter and Checker interfaces.
-	VIP *vip.Config `yaml:"vip"` // virtual IPs with gratuitous ARP / unsolicited NA
+	VIP      *vip.Config         `yaml:"vip"`      // virtual IPs with gratuitous ARP / unsolicited NA
+	Sessions *sessionsync.Config `yaml:"sessions"` // conntrack replication to the peer
+	Sync     *configsync.Config  `yaml:"sync"`     // configuration file replication
+	BGP      *bgp.Config         `yaml:"bgp"`      // announcements to route servers
 }
 
 // Node describes this appliance.
@@ -123,4 +130,14 @@ type API struct {
 // Metrics is the Prometheus endpoint.
 type Metrics struct {
 	Listen string `yaml:"listen"` // default ":9108"; "off" disables
+}
+
+// Link is the mutual-TLS peer link that session and configuration sync
+// use (see `baton keygen`). It is needed only when one of them is on.
+type Link struct {
+	Listen   string `yaml:"listen"`    // TCP host:port, default ":5407"
+	Address  string `yaml:"address"`   // the peer's host:port
+	CAFile   string `yaml:"ca_file"`   // cluster CA bundle (PEM)
+	CertFile string `yaml:"cert_file"` // this node's certificate (DNS name = node.name)
+	KeyFile  string `yaml:"key_file"`  // this node's private key
 }

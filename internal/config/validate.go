@@ -459,3 +459,21 @@ func (m *Metrics) validate(v *validator) {
 		v.listenAddr("listen", m.Listen)
 	}
 }
+
+func (l *Link) validate(v *validator) {
+	if l.Address == "" && l.CAFile == "" && l.CertFile == "" && l.KeyFile == "" {
+		return // not configured
+	}
+	v.listenAddr("listen", l.Listen)
+	if v.required("address", l.Address) {
+		v.dialAddr("address", l.Address)
+	}
+	for _, f := range []struct{ key, val string }{{"ca_file", l.CAFile}, {"cert_file", l.CertFile}, {"key_file", l.KeyFile}} {
+		if v.required(f.key, f.val) {
+			v.absPath(f.key, f.val)
+		}
+	}
+}
+
+// Configured reports whether the peer link has been set up.
+func (l *Link) Configured() bool { return l.Address != "" }

@@ -25,6 +25,7 @@ import (
 	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/heartbeat"
 	"github.com/batonha/baton/internal/metrics"
+	"github.com/batonha/baton/internal/peerlink"
 	"github.com/batonha/baton/internal/role"
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
@@ -61,6 +62,9 @@ type Daemon struct {
 	faultCh  chan actionFault
 	cmdCh    chan command
 	vip      *vip.VIP
+	link     *peerlink.Link // nil unless the link section is configured
+
+	subsystems []subsystem
 
 	// Owned by the loop: the checks' verdict and the actions that refused
 	// the active role; the machine sees their combination.
@@ -136,7 +140,7 @@ func New(opt Options) (*Daemon, error) {
 		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
 		Interval: cfg.Heartbeat.Interval, Misses: cfg.Heartbeat.Misses,
 		Listen: cfg.Heartbeat.Listen, Keys: keys, ReplayWindow: cfg.Heartbeat.ReplayWindow,
-		Clock: clk, Logger: log.With("component", "heartbeat", "peer", cfg.Peer.Name),
+		Clock: clk, Logger: log,
 	}
 	for _, p := range cfg.Peer.Paths {
 		hbc.Paths = append(hbc.Paths, heartbeat.PathConfig{Name: p.Name, Address: p.Address, Source: p.Source})
@@ -156,7 +160,7 @@ func New(opt Options) (*Daemon, error) {
 	}
 
 	if len(cfg.Checks) > 0 {
-		d.checks, err = check.NewSet(cfg.Checks, clk, log.With("component", "check"), func(healthy bool, failing []string) {
+		d.checks, err = check.NewSet(cfg.Checks, clk, log, func(healthy bool, failing []string) {
 			d.healthCh <- role.Health{Known: true, Healthy: healthy, Failing: failing}
 		})
 		if err != nil {
@@ -166,7 +170,7 @@ func New(opt Options) (*Daemon, error) {
 		d.machine.SetHealth(clk.Now(), d.checkHealth)
 	}
 
-	d.hooks, err = hooks.New(cfg.Hooks, clk, log.With("component", "hooks"))
+	d.hooks, err = hooks.New(cfg.Hooks, clk, log)
 	if err != nil {
 		return nil, fmt.Errorf("configuring hooks: %w", err)
 	}
@@ -175,20 +179,36 @@ func New(opt Options) (*Daemon, error) {
 	// attracts traffic to them.
 	var steps []action.Step
 	if cfg.VIP != nil {
-		d.vip, err = vip.New(*cfg.VIP, clk, log.With("component", "vip"))
+		d.vip, err = vip.New(*cfg.VIP, clk, log)
 		if err != nil {
 			return nil, fmt.Errorf("configuring VIPs: %w", err)
 		}
-		steps = append(steps, action.Step{Action: action.FaultOn(d.vip, vip.ErrConflict), Timeout: 5 * time.Second})
+		steps = append(steps, action.Step{Action: action.FaultOn(d.vip, vip.ErrConflict), Timeout: 5 * time.Second, Phase: action.PhaseAddresses})
 	}
 	if cfg.Probe.Mode != "off" {
-		d.probe, err = probe.New(cfg.Probe, cfg.Node.Name, clk, log.With("component", "probe"))
+		d.probe, err = probe.New(cfg.Probe, cfg.Node.Name, clk, log)
 		if err != nil {
 			return nil, fmt.Errorf("configuring probe responder: %w", err)
 		}
-		steps = append(steps, action.Step{Action: d.probe, Timeout: 5 * time.Second})
+		steps = append(steps, action.Step{Action: d.probe, Timeout: 5 * time.Second, Phase: action.PhaseProbe})
+	}
+	if cfg.Link.Configured() {
+		d.link, err = peerlink.New(peerlink.Config{
+			Node: cfg.Node.Name, Peer: cfg.Peer.Name, Listen: cfg.Link.Listen, Address: cfg.Link.Address,
+			CAFile: cfg.Link.CAFile, CertFile: cfg.Link.CertFile, KeyFile: cfg.Link.KeyFile, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("configuring the peer link (link): %w", err)
+		}
 	}
 	d.metrics = metrics.New(d.Status)
+	if err := d.buildSubsystems(); err != nil {
+		return nil, err
+	}
+	for _, sub := range d.subsystems {
+		steps = append(steps, sub.Steps()...)
+	}
+	action.SortSteps(steps)
 	d.pipeline = action.NewPipeline(steps, reconcileEvery(cfg), clk, log, func(op string, r action.Result, since time.Duration) {
 		if since >= 0 {
 			d.metrics.Step(op, r.Action, since)
@@ -236,7 +256,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return fmt.Errorf("API token in %s is shorter than 16 characters", d.cfg.API.TokenFile)
 		}
 	}
-	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token, Metrics: d.metrics.Handler()}, d.log)
+	if d.link != nil {
+		if err := d.link.Listen(); err != nil {
+			return err
+		}
+	}
+	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
+		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
 	if err != nil {
 		return err
 	}
@@ -275,6 +301,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	goRun(d.pipeline.Run)
+	if d.link != nil {
+		goRun(func(c context.Context) {
+			if err := d.link.Run(c); err != nil {
+				d.log.Error("peer link stopped", "err", err)
+			}
+		})
+	}
+	subErr := make(chan error, len(d.subsystems))
+	d.runSubsystems(bg, subErr)
 	if d.checks != nil {
 		goRun(func(c context.Context) { _ = d.checks.Run(c) })
 	}
@@ -285,7 +320,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Info("systemd watchdog enabled", "interval", iv)
 	}
 
-	err = d.loop(ctx, hbErr)
+	err = d.loop(ctx, hbErr, subErr)
 
 	// Shutdown: the heartbeat monitor has told the peer we are leaving (so
 	// it takes over at once); now withdraw our own side effects.
@@ -313,7 +348,7 @@ func local(p role.PeerInfo) heartbeat.Local {
 }
 
 // loop owns the role machine.
-func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
+func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error) error {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	// The watchdog is fed from this loop, so a wedged role machine gets
@@ -340,6 +375,8 @@ func (d *Daemon) loop(ctx context.Context, hbErr <-chan error) error {
 				return fmt.Errorf("heartbeats: %w", err)
 			}
 			return nil
+		case err := <-subErr:
+			return err
 		case ev := <-d.hb.Events():
 			trs = d.onHeartbeat(ev)
 		case h := <-d.healthCh:
@@ -444,10 +481,15 @@ func (d *Daemon) apply(trs []role.Transition) {
 	}
 	if len(trs) == 0 {
 		d.mu.Lock()
+		changed := snapChanged(d.snap, snap)
 		d.snap = snap
 		d.mu.Unlock()
+		if changed {
+			d.notifySubsystems(snap)
+		}
 		return
 	}
+	defer d.notifySubsystems(snap)
 	last := trs[len(trs)-1]
 	d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason)}, last.At)
 	for _, tr := range trs {
@@ -540,6 +582,7 @@ func (d *Daemon) Status() api.Status {
 		}
 	}
 	st.Transitions = trs
+	st.Subsystems = d.subsystemStatus()
 	for _, h := range d.hooks.Status() {
 		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})
 	}
@@ -609,4 +652,11 @@ func (d *Daemon) waitRole(ctx context.Context, done func(role.Snapshot) (bool, e
 		}
 	}
 	return errors.New("timed out waiting for the role to change")
+}
+
+// snapChanged reports whether anything a subsystem follows changed.
+func snapChanged(a, b role.Snapshot) bool {
+	return a.State != b.State || a.Term != b.Term || a.Maintenance != b.Maintenance ||
+		a.Handover != b.Handover || a.Health.Healthy != b.Health.Healthy || a.Health.Known != b.Health.Known ||
+		a.PeerAlive != b.PeerAlive || a.Peer != b.Peer
 }

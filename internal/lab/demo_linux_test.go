@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -58,5 +59,27 @@ func TestDemoWithFakeDaemon(t *testing.T) {
 	var v float64
 	if _, err := fmt.Sscan(m[1], &v); err != nil || v < 200 || v > 3000 {
 		t.Errorf("takeover = %s ms, want 200..3000", m[1])
+	}
+}
+
+// TestDemoWithRealBaton runs the demo against the real daemon when the
+// Makefile provides it (E2E_BIN, set by `make test`).
+func TestDemoWithRealBaton(t *testing.T) {
+	labtest.RequireRoot(t)
+	bin := os.Getenv("E2E_BIN")
+	if bin == "" {
+		t.Skip("E2E_BIN not set (make test sets it to bin/baton)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := runDemo(ctx, bin, &out, nil, defaultDemoSettings()); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"nva-b logs role changed STANDBY -> ACTIVE", "first UDP answer via nva-b", "restarting baton on nva-a"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }

@@ -122,7 +122,7 @@ func describeErr(what string, err error) error {
 func (b *awsBackend) Routes(ctx context.Context, table string) ([]Route, error) {
 	out, err := b.api.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: []string{table}})
 	if err != nil {
-		return nil, describeErr("reading route table "+table, err)
+		return nil, describeErr("DescribeRouteTables", err)
 	}
 	if len(out.RouteTables) != 1 {
 		return nil, fmt.Errorf("reading route table %s: got %d tables", table, len(out.RouteTables))

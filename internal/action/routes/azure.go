@@ -109,7 +109,7 @@ func (b *azureBackend) Routes(ctx context.Context, table string) ([]Route, error
 	}
 	resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
 	if err != nil {
-		return nil, azErr(err, "Microsoft.Network/routeTables/read", "reading route table "+table)
+		return nil, azErr(err, "Microsoft.Network/routeTables/read", "GET")
 	}
 	var rs []Route
 	if resp.Properties == nil {

@@ -344,7 +344,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 func local(p role.PeerInfo) heartbeat.Local {
 	return heartbeat.Local{State: p.State, Term: p.Term, Priority: p.Priority, Healthy: p.Healthy,
-		Maintenance: p.Maintenance, Handover: p.Handover, Preempt: p.Preempt}
+		Maintenance: p.Maintenance, Handover: p.Handover, Preempt: p.Preempt, Yielding: p.Yielding}
 }
 
 // loop owns the role machine.

@@ -53,8 +53,9 @@ const (
 	FlagHandover
 	FlagPreempt
 	FlagLeaving
+	FlagYielding // stepped down for a switchover; hands the role to the peer
 
-	knownFlags = FlagHealthy | FlagMaintenance | FlagHandover | FlagPreempt | FlagLeaving
+	knownFlags = FlagHealthy | FlagMaintenance | FlagHandover | FlagPreempt | FlagLeaving | FlagYielding
 )
 
 // Message is one heartbeat.
@@ -83,6 +84,7 @@ func (m *Message) Info() role.PeerInfo {
 		Maintenance: m.Flags&FlagMaintenance != 0,
 		Handover:    m.Flags&FlagHandover != 0,
 		Preempt:     m.Flags&FlagPreempt != 0,
+		Yielding:    m.Flags&FlagYielding != 0,
 	}
 }
 

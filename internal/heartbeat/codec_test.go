@@ -119,7 +119,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"space in path", set(8+n, ' '), ErrMalformed},
 		{"echo delay negative", set(o+32, 0x80), ErrMalformed},
 		{"unknown state", set(o+40, 5), ErrMalformed},
-		{"unknown flag", set(o+50, 0x20), ErrMalformed},
+		{"unknown flag", set(o+50, 0x40), ErrMalformed},
 		{"flipped seq bit", mut(func(b []byte) []byte { b[o+15] ^= 1; return b }), ErrBadMAC},
 		{"flipped term bit", mut(func(b []byte) []byte { b[o+48] ^= 0x10; return b }), ErrBadMAC},
 		{"flipped MAC bit", mut(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), ErrBadMAC},
@@ -150,7 +150,7 @@ func TestEncodeRejects(t *testing.T) {
 		"space in node":  func(m *Message) { m.Node = "a b" },
 		"negative delay": func(m *Message) { m.EchoDelay = -1 },
 		"unknown state":  func(m *Message) { m.State = 9 },
-		"unknown flag":   func(m *Message) { m.Flags = 0x40 },
+		"unknown flag":   func(m *Message) { m.Flags = 0x80 },
 	}
 	for name, f := range cases {
 		m := sampleMessage()

@@ -84,6 +84,7 @@ type Local struct {
 	Maintenance bool
 	Handover    bool
 	Preempt     bool
+	Yielding    bool
 }
 
 // Status is a snapshot of the monitor.
@@ -598,7 +599,7 @@ func (m *Monitor) encodeLocked(p *pathState, now time.Time, leaving bool) ([]byt
 	for _, f := range []struct {
 		on   bool
 		flag Flags
-	}{{l.Healthy, FlagHealthy}, {l.Maintenance, FlagMaintenance}, {l.Handover, FlagHandover}, {l.Preempt, FlagPreempt}, {leaving, FlagLeaving}} {
+	}{{l.Healthy, FlagHealthy}, {l.Maintenance, FlagMaintenance}, {l.Handover, FlagHandover}, {l.Preempt, FlagPreempt}, {leaving, FlagLeaving}, {l.Yielding, FlagYielding}} {
 		if f.on {
 			msg.Flags |= f.flag
 		}

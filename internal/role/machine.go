@@ -50,6 +50,7 @@ const (
 	ReasonSwitchover       Reason = "switchover"
 	ReasonMaintenanceOn    Reason = "maintenance_on"
 	ReasonMaintenanceOff   Reason = "maintenance_off"
+	ReasonLeaseLost        Reason = "lease_lost" // the witness lease could not be renewed in time
 )
 
 // Config is the node's static role configuration.
@@ -63,6 +64,10 @@ type Config struct {
 	InitHold time.Duration
 	// HandoverTimeout bounds a switchover or maintenance handover.
 	HandoverTimeout time.Duration
+	// Witness: the node may be ACTIVE only while it holds the witness
+	// lease. A node that the rules would make active asks for the lease
+	// (WantsLease) and takes the role once LeaseAcquired says it holds it.
+	Witness bool
 }
 
 // Transition is one change of role.
@@ -96,6 +101,10 @@ type Snapshot struct {
 	PeerKnown   bool
 	Peer        PeerInfo
 	LastError   string
+	Lease       bool   // holds the witness lease
+	LeaseToken  uint64 // its fencing token
+	WantsLease  bool
+	Pending     Reason // why the node waits for the lease
 }
 
 // ErrRefused is wrapped by operator commands that cannot be carried out.
@@ -122,6 +131,16 @@ type Machine struct {
 	yielded          bool      // do not preempt: the operator moved the role away
 	eligibleSince    time.Time // preempt condition continuously true since
 	lastError        string
+
+	// yielding: with a witness a switchover is break-before-make: the
+	// active steps down, releases the lease and advertises Handover from
+	// STANDBY until the peer is active.
+	yielding bool
+
+	lease      bool
+	leaseToken uint64
+	wantLease  bool
+	pending    Reason
 }
 
 // New returns a machine in INIT. term is the term persisted by the last run.
@@ -154,6 +173,7 @@ func (m *Machine) Snapshot() Snapshot {
 		Node: m.cfg.Node, State: m.state, Reason: m.reason, Term: m.term, Since: m.since,
 		Health: h, Maintenance: m.maintenance, Handover: m.handover, Yielded: m.yielded,
 		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
+		Lease: m.lease, LeaseToken: m.leaseToken, WantsLease: m.wantLease, Pending: m.pending,
 	}
 }
 
@@ -167,6 +187,7 @@ func (m *Machine) Advert() PeerInfo {
 		Healthy:     m.health.Known && m.health.Healthy,
 		Maintenance: m.maintenance,
 		Handover:    m.handover,
+		Yielding:    m.yielding,
 		Preempt:     m.cfg.Preempt,
 	}
 }
@@ -182,7 +203,7 @@ func (m *Machine) Next() (time.Time, bool) {
 	if m.state == Init {
 		add(m.started.Add(m.cfg.InitHold))
 	}
-	if m.handover {
+	if m.handover || m.yielding {
 		add(m.handoverDeadline)
 	}
 	if !m.eligibleSince.IsZero() {
@@ -191,10 +212,39 @@ func (m *Machine) Next() (time.Time, bool) {
 	return next, !next.IsZero()
 }
 
+// WantsLease reports whether the node needs the witness lease: it is
+// active, or the rules would make it active.
+func (m *Machine) WantsLease() bool { return m.wantLease }
+
+// LeaseToken is the fencing token of the lease held, 0 without one.
+func (m *Machine) LeaseToken() uint64 {
+	if !m.lease {
+		return 0
+	}
+	return m.leaseToken
+}
+
+// LeaseAcquired records that this node holds the witness lease.
+func (m *Machine) LeaseAcquired(now time.Time, token uint64) []Transition {
+	m.lease, m.leaseToken = true, token
+	return m.evaluate(now)
+}
+
+// LeaseLost records that this node does not hold the lease (it could not
+// renew it in time, or another node holds it).
+func (m *Machine) LeaseLost(now time.Time) []Transition {
+	m.lease = false
+	return m.evaluate(now)
+}
+
 // Tick lets timers expire.
 func (m *Machine) Tick(now time.Time) []Transition {
 	if m.handover && !now.Before(m.handoverDeadline) {
 		m.handover = false
+		m.lastError = "handover timed out: the peer did not take the active role"
+	}
+	if m.yielding && !now.Before(m.handoverDeadline) {
+		m.yielding = false
 		m.lastError = "handover timed out: the peer did not take the active role"
 	}
 	return m.evaluate(now)
@@ -206,11 +256,14 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 		m.yielded = false
 	}
 	m.peerAlive, m.peerKnown, m.peer = true, true, p
+	if p.State == Active {
+		m.yielding = false
+	}
 	if m.state != Active && p.Term > m.term {
 		m.term = p.Term
 	}
 	// A standby peer asking for the role is a switchover request to us.
-	if p.Handover && p.State == Standby && m.state == Active && !m.handover && !m.maintenance {
+	if p.Handover && !p.Yielding && p.State == Standby && m.state == Active && !m.handover && !m.maintenance {
 		m.startHandover(now)
 	}
 	return m.evaluate(now)
@@ -231,6 +284,7 @@ func (m *Machine) PeerDead(now time.Time, gone bool) []Transition {
 	m.peerAlive, m.peerKnown = false, false
 	m.yielded = false
 	m.handover = false
+	m.yielding = false
 	m.eligibleSince = time.Time{}
 	r := ReasonPeerLost
 	if gone {
@@ -336,13 +390,20 @@ func (m *Machine) evaluate(now time.Time) []Transition { return m.evaluateWith(n
 // steps: FAULT -> STANDBY -> ACTIVE is the longest chain).
 func (m *Machine) evaluateWith(now time.Time, peerDownReason Reason) []Transition {
 	var out []Transition
+	m.pending = ""
 	for i := 0; i < 4; i++ {
 		to, r, detail := m.decide(now, peerDownReason)
 		if to == m.state {
 			break
 		}
+		if to == Active && m.cfg.Witness && !m.lease {
+			// The rules say take over, the witness has not said yes yet.
+			m.pending = r
+			break
+		}
 		out = append(out, m.move(now, to, r, detail))
 	}
+	m.wantLease = m.cfg.Witness && (m.state == Active || m.pending != "")
 	m.updatePreempt(now)
 	return out
 }
@@ -356,8 +417,14 @@ func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transit
 		}
 		m.term = t + 1
 	}
+	if from == Active && to == Standby && r == ReasonSwitchover && m.cfg.Witness {
+		m.yielding = true // keep the deadline of the handover
+	}
 	if from == Active || to == Active {
 		m.handover = false
+	}
+	if to != Standby {
+		m.yielding = false
 	}
 	if to != Standby {
 		// Only a standby that handed the role over stays yielded.
@@ -374,7 +441,7 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 	peerActive := m.peerAlive && m.peerKnown && m.peer.State == Active
 
 	if m.maintenance {
-		if m.state == Active && m.handover && !peerActive {
+		if m.state == Active && m.handover && !peerActive && !m.cfg.Witness {
 			return Active, m.reason, "" // waiting for the peer to take over
 		}
 		if m.state == Maintenance {
@@ -436,6 +503,13 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return m.elect(Standby)
 
 	case Active:
+		if m.cfg.Witness && !m.lease {
+			return Standby, ReasonLeaseLost, ""
+		}
+		if m.cfg.Witness && m.handover && m.peerCanTakeOver() {
+			// Break before make: the lease must be free for the peer.
+			return Standby, ReasonSwitchover, ""
+		}
 		if peerActive && m.peerWins(m.peer) {
 			switch {
 			case m.handover:
@@ -460,9 +534,12 @@ func (m *Machine) elect(from State) (State, Reason, string) {
 	case Fault, Maintenance:
 		return Active, ReasonPeerUnavailable, ""
 	}
-	if m.peer.Handover {
-		// The peer asked for the role; let it have it.
-		return Standby, ReasonPeerElected, ""
+	if m.peer.Yielding && m.peer.State == Standby {
+		// The peer stepped down for a switchover and hands the role over.
+		return Active, ReasonSwitchover, ""
+	}
+	if m.yielding {
+		return from, m.reason, ""
 	}
 	if m.outranks(m.peer) {
 		return Active, ReasonElected, ""

@@ -342,3 +342,122 @@ func TestRandomizedInvariants(t *testing.T) {
 		}
 	}
 }
+
+// witness is a perfect lease store for the simulation.
+type witness struct {
+	holder int // -1 free
+	token  uint64
+}
+
+// syncLease lets machine i acquire or release the lease as it wishes,
+// when it can reach the witness.
+func (p *pair) syncLease(w *witness, reach [2]bool, i int) {
+	m := p.m[i]
+	switch {
+	case m.WantsLease() && reach[i] && (w.holder == -1 || w.holder == i):
+		if w.holder != i {
+			w.token++
+			w.holder = i
+		}
+		if !m.Snapshot().Lease {
+			p.check(i, m.LeaseAcquired(p.now, w.token))
+		}
+	case !m.WantsLease() && w.holder == i && reach[i]:
+		w.holder = -1
+		p.check(i, m.LeaseLost(p.now))
+	}
+}
+
+func TestRandomizedWitnessNeverDualActive(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewSource(seed))
+	for run := 0; run < 300; run++ {
+		ca, cb := cfg("a", 100+rng.Intn(3)*50, rng.Intn(2) == 0), cfg("b", 100+rng.Intn(3)*50, rng.Intn(2) == 0)
+		ca.Witness, cb.Witness = true, true
+		p := &pair{m: [2]*Machine{New(ca, t0, 0), New(cb, t0, 0)}, connected: true, now: t0, t: t}
+		w := &witness{holder: -1}
+		reach := [2]bool{true, true}
+		settle := func() {
+			for k := 0; k < 6; k++ {
+				if p.connected {
+					p.exchange()
+				}
+				p.syncLease(w, reach, 0)
+				p.syncLease(w, reach, 1)
+				p.tick()
+			}
+		}
+		for step := 0; step < 60; step++ {
+			i := rng.Intn(2)
+			p.now = p.now.Add(time.Duration(rng.Intn(400)) * time.Millisecond)
+			switch rng.Intn(8) {
+			case 0:
+				p.connected = !p.connected
+				if !p.connected {
+					p.check(0, p.m[0].PeerDead(p.now, false))
+					p.check(1, p.m[1].PeerDead(p.now, false))
+				}
+			case 1:
+				// Losing the witness: the holder's lease runs out before
+				// anyone else can take it.
+				reach[i] = !reach[i]
+				if !reach[i] && w.holder == i {
+					p.check(i, p.m[i].LeaseLost(p.now))
+					w.holder = -1
+				}
+			case 2:
+				p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: rng.Intn(3) != 0}))
+			case 3:
+				p.maint[i] = rng.Intn(3) == 0
+				p.check(i, p.m[i].SetMaintenance(p.now, p.maint[i]))
+			case 4:
+				trs, _ := p.m[i].Switchover(p.now)
+				p.check(i, trs)
+			default:
+				p.tick()
+			}
+			settle()
+			if p.m[0].State() == Active && p.m[1].State() == Active {
+				t.Fatalf("seed %d run %d: two actives with a witness: %v", seed, run, p.log)
+			}
+			for k := range p.m {
+				if p.m[k].State() == Active && w.holder != k {
+					t.Fatalf("seed %d run %d: %s active without the lease", seed, run, p.m[k].cfg.Node)
+				}
+			}
+			// With the witness reachable and the pair connected, somebody
+			// eligible holds the role.
+			if p.connected && reach[0] && reach[1] {
+				eligible := func(k int) bool { return !p.maint[k] && p.m[k].health.Healthy }
+				if (eligible(0) || eligible(1)) && p.m[0].State() != Active && p.m[1].State() != Active {
+					t.Fatalf("seed %d run %d: nobody active: %s %s %v", seed, run, p.m[0].State(), p.m[1].State(), p.log)
+				}
+			}
+		}
+	}
+}
+
+func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
+	c := cfg("a", 150, false)
+	c.Witness = true
+	a := New(c, t0, 0)
+	a.PeerDead(t0, false)
+	a.Tick(t0.Add(time.Second))
+	if a.State() != Init || !a.WantsLease() {
+		t.Fatalf("must wait for the lease: %s want=%v", a.State(), a.WantsLease())
+	}
+	if tr := last(t, a.LeaseAcquired(t0.Add(time.Second), 7)); tr.To != Active {
+		t.Fatalf("got %+v", tr)
+	}
+	a.PeerMessage(t0.Add(time.Second), peer("b", Standby, a.Term(), 100))
+	trs, err := a.Switchover(t0.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := last(t, trs); tr.To != Standby || a.WantsLease() || !a.Advert().Yielding {
+		t.Fatalf("with a witness the active steps down first and hands over: %+v want=%v", tr, a.WantsLease())
+	}
+	// The lease is lost in the middle of the term: the active steps down.
+	b := New(cfg("b", 100, false), t0, 0)
+	_ = b
+}

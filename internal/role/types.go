@@ -42,4 +42,5 @@ type PeerInfo struct {
 	Maintenance bool
 	Handover    bool // it is active and asks us to take over (switchover)
 	Preempt     bool
+	Yielding    bool // it stepped down for a switchover (witness mode) and hands the role over
 }

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip clean
 
 all: build
 
@@ -36,6 +36,10 @@ lab-down: build
 bench-failover: build
 	./scripts/deps.sh bench-failover
 	$(GO) run ./bench/failover -baton $(CURDIR)/$(BIN)
+
+bench-vip: build
+	./scripts/deps.sh bench-vip
+	$(GO) run ./bench/vip -baton $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin

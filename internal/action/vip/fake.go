@@ -139,13 +139,20 @@ func (f *Fake) Announce(ctx context.Context, iface string, ip netip.Addr) error 
 }
 
 // ProbeConflict implements Netlinker.
-func (f *Fake) ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration) (net.HardwareAddr, error) {
+// A conflict set for a MAC in ignore is not reported.
+func (f *Fake) ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration, ignore ...net.HardwareAddr) (net.HardwareAddr, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record("probe", "%s %s", iface, ip); err != nil {
 		return nil, err
 	}
-	return f.conflicts[ip], nil
+	mac := f.conflicts[ip]
+	for _, m := range ignore {
+		if m.String() == mac.String() {
+			return nil, nil
+		}
+	}
+	return mac, nil
 }
 
 // EnsureMacvlan implements Netlinker.

@@ -24,8 +24,9 @@ type Netlinker interface {
 	// Announce sends one round of gratuitous ARP (IPv4) or unsolicited
 	// neighbour advertisement (IPv6) for ip from iface's MAC.
 	Announce(ctx context.Context, iface string, ip netip.Addr) error
-	// ProbeConflict returns the MAC of another host answering for ip, or nil.
-	ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration) (net.HardwareAddr, error)
+	// ProbeConflict returns the MAC of another host answering for ip, or
+	// nil; answers from a MAC in ignore do not count.
+	ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration, ignore ...net.HardwareAddr) (net.HardwareAddr, error)
 	EnsureMacvlan(parent, name string, mac net.HardwareAddr) error
 	DeleteLink(name string) error
 }
@@ -66,10 +67,13 @@ type VIP struct {
 	links  []string // macvlans, in parent order: dev names
 	parent map[string]string
 	ignore map[string]bool
-	nl     Netlinker
-	clk    clock.Clock
-	log    *slog.Logger
-	closer io.Closer
+	// ignored lists the same MACs for the probe, so that the peer still
+	// answering for an address does not hide a third host that also does.
+	ignored []net.HardwareAddr
+	nl      Netlinker
+	clk     clock.Clock
+	log     *slog.Logger
+	closer  io.Closer
 
 	op sync.Mutex // serialises Activate, Deactivate, Verify, Cleanup
 
@@ -93,10 +97,12 @@ func NewWith(cfg Config, nl Netlinker, name MacvlanNamer, clk clock.Clock, log *
 	if cfg.VirtualMAC != "" {
 		v.vmac, _ = parseUnicastMAC(cfg.VirtualMAC)
 		v.ignore[v.vmac.String()] = true
+		v.ignored = append(v.ignored, v.vmac)
 	}
 	for _, m := range cfg.ConflictIgnore {
 		mac, _ := parseUnicastMAC(m)
 		v.ignore[mac.String()] = true
+		v.ignored = append(v.ignored, mac)
 	}
 	for _, a := range cfg.Addresses {
 		p, _ := parsePrefix(a.Address)
@@ -248,7 +254,7 @@ func (v *VIP) probe(ctx context.Context, as []addr) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mac, err := v.nl.ProbeConflict(ctx, a.dev, a.prefix.Addr(), v.cfg.ConflictTimeout)
+			mac, err := v.nl.ProbeConflict(ctx, a.dev, a.prefix.Addr(), v.cfg.ConflictTimeout, v.ignored...)
 			res[i] = result{mac, err}
 		}()
 	}

@@ -1,12 +1,14 @@
 package linux
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -193,8 +195,10 @@ func (h *Host) Announce(ctx context.Context, iface string, ip netip.Addr) error 
 // uses ip and waits up to timeout for an answer. IPv4 sends RFC 5227 ARP
 // probes (sender IP 0.0.0.0); IPv6 performs duplicate address detection
 // (a neighbour solicitation from ::). It returns the MAC of the first other
-// host that claims ip, or nil when none answered in time.
-func (h *Host) ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration) (net.HardwareAddr, error) {
+// host that claims ip, or nil when none answered in time. Claims from a MAC
+// in ignore (the peer, which may still hold the address after a crash) do
+// not count: the probe goes on listening for anyone else.
+func (h *Host) ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration, ignore ...net.HardwareAddr) (net.HardwareAddr, error) {
 	ip = ip.Unmap().WithZone("")
 	v4 := ip.Is4()
 	ip, err := checkIP(ip, v4)
@@ -259,7 +263,7 @@ func (h *Host) ProbeConflict(ctx context.Context, iface string, ip netip.Addr, t
 		} else {
 			other = ndConflict(buf[:n], ip, mac)
 		}
-		if other != nil {
+		if other != nil && !slices.ContainsFunc(ignore, func(m net.HardwareAddr) bool { return bytes.Equal(m, other) }) {
 			return other, nil
 		}
 	}

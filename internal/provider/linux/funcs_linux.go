@@ -44,10 +44,11 @@ func SendUnsolicitedNA(ctx context.Context, iface string, ip netip.Addr, count i
 	return withHost(func(h *Host) error { return h.SendUnsolicitedNA(ctx, iface, ip, count, gap) })
 }
 
-// ProbeConflict reports the MAC of another host using ip on iface's segment.
-func ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration) (net.HardwareAddr, error) {
+// ProbeConflict reports the MAC of another host (not in ignore) using ip on
+// iface's segment.
+func ProbeConflict(ctx context.Context, iface string, ip netip.Addr, timeout time.Duration, ignore ...net.HardwareAddr) (net.HardwareAddr, error) {
 	var mac net.HardwareAddr
-	err := withHost(func(h *Host) (err error) { mac, err = h.ProbeConflict(ctx, iface, ip, timeout); return err })
+	err := withHost(func(h *Host) (err error) { mac, err = h.ProbeConflict(ctx, iface, ip, timeout, ignore...); return err })
 	return mac, err
 }
 

@@ -152,6 +152,44 @@ func TestProbeConflict(t *testing.T) {
 	}
 }
 
+// TestProbeConflictIgnoresPeer: the crashed peer still answers for the
+// address; with its MAC ignored the probe reports a third host that also
+// answers, and nothing when only the peer does.
+func TestProbeConflictIgnoresPeer(t *testing.T) {
+	s := linuxtest.NewSegment(t, "a", "peer", "third")
+	s.AddAddr("a", "10.99.0.1/24")
+	s.AddAddr("peer", "10.99.0.100/24")
+	s.AddAddr("peer", "10.99.0.101/24")
+	s.AddAddr("third", "10.99.0.100/24")
+	s.AddAddr("peer", "fd00:99::100/64")
+	s.AddAddr("third", "fd00:99::100/64")
+	a := openHost(t, s, "a")
+	peer, third := s.MAC("peer", "eth0"), s.MAC("third", "eth0")
+	ctx := context.Background()
+	for _, c := range []struct {
+		ip   string
+		want net.HardwareAddr
+	}{
+		{"10.99.0.100", third},
+		{"fd00:99::100", third},
+		{"10.99.0.101", nil},
+	} {
+		for range 3 { // whoever answers first, the third host is found
+			got, err := a.ProbeConflict(ctx, "eth0", netip.MustParseAddr(c.ip), 200*time.Millisecond, peer)
+			if err != nil {
+				t.Fatalf("%s: %v", c.ip, err)
+			}
+			if !bytes.Equal(got, c.want) {
+				t.Fatalf("%s ignoring the peer %v: conflict %v, want %v", c.ip, peer, got, c.want)
+			}
+		}
+	}
+	// Without the ignore list the peer's answer is a conflict.
+	if got, err := a.ProbeConflict(ctx, "eth0", netip.MustParseAddr("10.99.0.101"), 200*time.Millisecond); err != nil || !bytes.Equal(got, peer) {
+		t.Fatalf("10.99.0.101 without ignore: %v %v, want the peer %v", got, err, peer)
+	}
+}
+
 func TestMacvlan(t *testing.T) {
 	s := linuxtest.NewSegment(t, "a")
 	h := openHost(t, s, "a")

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3}
+	for _, c := range []struct{ p, want float64 }{{0, 1}, {50, 3}, {100, 5}, {95, 4.8}, {25, 2}} {
+		if got := percentile(xs, c.p); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+	if !math.IsNaN(percentile(nil, 50)) {
+		t.Error("no samples must give NaN")
+	}
+	if got := percentile([]float64{7}, 95); got != 7 {
+		t.Errorf("one sample: %v", got)
+	}
+	if f1(math.NaN()) != "NaN" || f2(0.5) != "0.50" || f1(12.34) != "12.3" {
+		t.Error("formatting")
+	}
+}
+
+func TestInterruption(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	as := []answer{
+		{at(-10), 0}, {at(-5), 0}, // before the failure, from the old node
+		{at(3), 0}, {at(8), 0}, // the killed node still answers: not service
+		{at(250), 1}, {at(255), 1},
+	}
+	gap, ok := interruption(as, t0, 1)
+	if !ok || gap != 255*time.Millisecond {
+		t.Fatalf("gap %v %v, want 255ms", gap, ok)
+	}
+	if _, ok := interruption(as[:4], t0, 1); ok {
+		t.Error("no answer from the new node yet must not be ok")
+	}
+	if _, ok := interruption(as[4:], t0, 1); ok {
+		t.Error("no answer before the failure must not be ok")
+	}
+}
+
+func TestEchoProtocol(t *testing.T) {
+	req := encodeRequest(0x0102030405060708)
+	seq, from, ok := decodeReply(append(req, 1))
+	if !ok || seq != 0x0102030405060708 || from != 1 {
+		t.Fatalf("decoded %x %d %v", seq, from, ok)
+	}
+	for _, b := range [][]byte{nil, req, append(append([]byte{}, req...), 2), append(append([]byte{}, req...), 0, 0)} {
+		if _, _, ok := decodeReply(b); ok {
+			t.Errorf("accepted %x", b)
+		}
+	}
+}
+
+func FuzzDecodeReply(f *testing.F) {
+	f.Add(append(encodeRequest(42), 0))
+	f.Add([]byte("garbage"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		seq, from, ok := decodeReply(b)
+		if !ok {
+			return
+		}
+		if from != 0 && from != 1 {
+			t.Fatalf("from %d", from)
+		}
+		if got := append(encodeRequest(seq), byte(from)); string(got) != string(b) {
+			t.Fatalf("round trip %x != %x", got, b)
+		}
+	})
+}

@@ -5,7 +5,9 @@ package config
 import (
 	"time"
 
+	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
 	"github.com/batonha/baton/internal/sessionsync"
@@ -27,10 +29,12 @@ type Config struct {
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
 	// Defaulter and Checker interfaces.
-	VIP      *vip.Config         `yaml:"vip"`      // virtual IPs with gratuitous ARP / unsolicited NA
-	Sessions *sessionsync.Config `yaml:"sessions"` // conntrack replication to the peer
-	Sync     *configsync.Config  `yaml:"sync"`     // configuration file replication
-	BGP      *bgp.Config         `yaml:"bgp"`      // announcements to route servers
+	VIP       *vip.Config         `yaml:"vip"`       // virtual IPs with gratuitous ARP / unsolicited NA
+	Routes    *routes.Config      `yaml:"routes"`    // cloud route tables (AWS, Azure)
+	Addresses *addresses.Config   `yaml:"addresses"` // cloud secondary and public IPs
+	Sessions  *sessionsync.Config `yaml:"sessions"`  // conntrack replication to the peer
+	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
+	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 }
 
 // Node describes this appliance.

@@ -19,7 +19,7 @@ type Config struct {
 	// Reconcile is how often an active node re-checks its routes
 	// (the pipeline calls Verify), default 30s.
 	Reconcile time.Duration `yaml:"reconcile"`
-	// StateDir holds the capture file routes.json; required.
+	// StateDir holds the capture file routes.json; default node.state_dir.
 	StateDir string `yaml:"state_dir"`
 	// Attempts per cloud call before giving up, default 6.
 	Attempts int `yaml:"attempts"`

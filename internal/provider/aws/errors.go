@@ -106,6 +106,9 @@ func retryAfter(err error) time.Duration {
 	return ParseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now())
 }
 
+// maxRetryAfterSeconds bounds a Retry-After so the duration cannot overflow.
+const maxRetryAfterSeconds = 24 * 60 * 60
+
 // ParseRetryAfter reads a Retry-After header value: delay seconds or an
 // HTTP date (relative to now). Unparsable or negative values give 0.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
@@ -117,7 +120,7 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		if s < 0 {
 			return 0
 		}
-		return time.Duration(s) * time.Second
+		return time.Duration(min(s, maxRetryAfterSeconds)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {

@@ -80,6 +80,9 @@ func Classify(err error) (retry bool, after time.Duration) {
 	return false, 0
 }
 
+// maxRetryAfterSeconds bounds a Retry-After so the duration cannot overflow.
+const maxRetryAfterSeconds = 24 * 60 * 60
+
 // RetryAfter reads the wait ARM asked for from a response's headers.
 func RetryAfter(resp *http.Response, now time.Time) time.Duration {
 	if resp == nil {
@@ -88,7 +91,7 @@ func RetryAfter(resp *http.Response, now time.Time) time.Duration {
 	for _, h := range []string{"Retry-After-Ms", "X-Ms-Retry-After-Ms"} {
 		if v := strings.TrimSpace(resp.Header.Get(h)); v != "" {
 			if ms, err := strconv.Atoi(v); err == nil && ms > 0 {
-				return time.Duration(ms) * time.Millisecond
+				return time.Duration(min(ms, maxRetryAfterSeconds*1000)) * time.Millisecond
 			}
 		}
 	}
@@ -98,7 +101,7 @@ func RetryAfter(resp *http.Response, now time.Time) time.Duration {
 	}
 	if s, err := strconv.Atoi(v); err == nil {
 		if s > 0 {
-			return time.Duration(s) * time.Second
+			return time.Duration(min(s, maxRetryAfterSeconds)) * time.Second
 		}
 		return 0
 	}

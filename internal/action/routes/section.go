@@ -1,0 +1,25 @@
+package routes
+
+import (
+	"strings"
+	"time"
+)
+
+// SetDefaults fills in defaults on a fresh `routes:` section (config.Defaulter).
+func (c *Config) SetDefaults() { c.Reconcile = 30 * time.Second }
+
+// Check reports every problem with a key relative to the section
+// (config.Checker).
+func (c *Config) Check(report func(key, msg string)) {
+	v := *c
+	if v.StateDir == "" {
+		v.StateDir = "/" // the daemon uses node.state_dir
+	}
+	for _, err := range v.Validate() {
+		key, msg, ok := strings.Cut(strings.TrimPrefix(err.Error(), "routes."), ": ")
+		if !ok {
+			key, msg = "", err.Error()
+		}
+		report(key, msg)
+	}
+}

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync clean
 
 all: build
 
@@ -40,6 +40,9 @@ bench-failover: build
 bench-vip: build
 	./scripts/deps.sh bench-vip
 	$(GO) run ./bench/vip -baton $(CURDIR)/$(BIN)
+
+bench-configsync: build
+	$(GO) run ./bench/configsync/
 
 clean:
 	rm -rf bin

@@ -462,7 +462,10 @@ func (m *Metrics) validate(v *validator) {
 
 func (l *Link) validate(v *validator) {
 	if l.Address == "" && l.CAFile == "" && l.CertFile == "" && l.KeyFile == "" {
-		return // not configured
+		if v.root != nil && ((v.root.Sync != nil && v.root.Sync.Enabled) || (v.root.Sessions != nil && v.root.Sessions.Enabled)) {
+			v.errorf("address", "required: session and configuration sync talk to the peer over the link (see baton keygen)")
+		}
+		return
 	}
 	v.listenAddr("listen", l.Listen)
 	if v.required("address", l.Address) {

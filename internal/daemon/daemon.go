@@ -309,7 +309,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	subErr := make(chan error, len(d.subsystems))
-	d.runSubsystems(bg, subErr)
+	subCtx, stopSubs := context.WithCancel(context.Background())
+	waitSubs := d.runSubsystems(subCtx, subErr)
 	if d.checks != nil {
 		goRun(func(c context.Context) { _ = d.checks.Run(c) })
 	}
@@ -335,6 +336,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+	stopSubs()
+	waitSubs()
 	hctx, cancel := context.WithTimeout(context.Background(), d.cfg.Hooks.Timeout+time.Second)
 	_ = d.hooks.Close(hctx)
 	cancel()

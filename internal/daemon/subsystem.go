@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/role"
@@ -81,12 +82,18 @@ func (d *Daemon) notifySubsystems(s role.Snapshot) {
 	}
 }
 
-func (d *Daemon) runSubsystems(ctx context.Context, errc chan<- error) {
+// runSubsystems starts every subsystem; the returned wait blocks until
+// all have returned (after ctx ends).
+func (d *Daemon) runSubsystems(ctx context.Context, errc chan<- error) (wait func()) {
+	var wg sync.WaitGroup
 	for _, s := range d.subsystems {
+		wg.Add(1)
 		go func() {
-			if err := s.Run(ctx); err != nil {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("%s: %w", s.Name(), err)
 			}
 		}()
 	}
+	return wg.Wait
 }

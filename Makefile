@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp clean
 
 all: build
 
@@ -43,6 +43,10 @@ bench-vip: build
 
 bench-configsync: build
 	$(GO) run ./bench/configsync/
+
+bench-bgp: build
+	./scripts/deps.sh test
+	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin

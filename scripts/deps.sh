@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages baton's tests and benchmarks need, when missing.
-# usage: scripts/deps.sh test|bench-failover
+# usage: scripts/deps.sh test|bench-failover|bench-sessions
 set -eu
 want=""
 need() { # need COMMAND PACKAGE
@@ -14,12 +14,26 @@ test)
 	need xmllint libxml2-utils
 	need ovsdb-server openvswitch-switch
 	need nft nftables
+	need iperf3 iperf3
+	need conntrack conntrack
+	need vtysh frr
+	need bird bird2
+	;;
+bench-sessions)
+	need ip iproute2
+	need nft nftables
+	need conntrack conntrack
+	need conntrackd conntrackd
 	;;
 bench-failover|bench-vip)
 	need ip iproute2
 	need keepalived keepalived
 	;;
 esac
+if [ "${1:-test}" = test ]; then
+	need node nodejs
+	need npm npm
+fi
 if [ -n "$want" ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "missing packages:$want (run as root to install them)" >&2
@@ -30,4 +44,10 @@ if [ -n "$want" ]; then
 	apt-get update -qq >/dev/null
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $want >/dev/null
+fi
+
+# Azurite (Azure Blob emulator) for the witness tests, from the npm registry.
+if [ "${1:-test}" = test ] && [ ! -d internal/witness/testdata/azurite/node_modules/azurite ]; then
+	echo "installing azurite (npm)"
+	npm ci --silent --no-audit --no-fund --prefix internal/witness/testdata/azurite >/dev/null
 fi

@@ -1,0 +1,102 @@
+package bgp_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/config"
+)
+
+const base = `node:
+  name: nva-1
+heartbeat:
+  key_file: %KEY%
+peer:
+  name: nva-2
+  paths:
+    - name: a
+      address: 10.0.0.2:5405
+`
+
+func load(t *testing.T, section string) (*config.Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "baton.yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(base, "%KEY%", key)+section), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config.Load(path, nil)
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := load(t, `bgp:
+  asn: 65001
+  prefixes: [0.0.0.0/0, 10.0.0.0/8]
+  peers:
+    - {address: 10.1.1.4, asn: 65515}
+    - {address: 10.1.1.5, asn: 65515, multihop_ttl: 0}
+  peerings:
+    provider: azure
+    azure: {subscription_id: s, resource_group: rg, route_server: rs, scale_set: nva}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.BGP
+	if b.Mode != bgp.ModeActiveActive || b.Standby != bgp.StandbyPrepend || b.Prepend != 3 {
+		t.Errorf("mode defaults: %+v", b)
+	}
+	if b.Timers.Hold != 9*time.Second || b.Timers.Keepalive != 3*time.Second || b.Timers.IdleHold != 3*time.Second {
+		t.Errorf("timer defaults: %+v", b.Timers)
+	}
+	if b.Peers[0].Port != 179 || b.Peers[0].MultihopTTL != 2 || b.Peers[1].MultihopTTL != 0 {
+		t.Errorf("peer defaults: %+v", b.Peers)
+	}
+	if b.Peerings.Interval != time.Minute || b.Peerings.NamePrefix != "baton-" || b.Peerings.Azure.MaxPeers != 8 {
+		t.Errorf("peerings defaults: %+v", b.Peerings)
+	}
+}
+
+func TestLoadReportsEveryProblem(t *testing.T) {
+	_, err := load(t, `bgp:
+  mode: both
+  prefixes: [10.0.0.1/8, "2001:db8::/32", nonsense]
+  standby: sulk
+  prepend: 0
+  peers:
+    - {address: 10.1.1.4}
+    - {address: 10.1.1.4, asn: 65515, port: 0}
+  timers: {hold: 2500ms, keepalive: 5s}
+  bfd: {enabled: true, multiplier: 0}
+  peerings: {provider: gcp}
+`)
+	if err == nil {
+		t.Fatal("loaded a broken section")
+	}
+	msg := err.Error()
+	var errs config.Errors
+	if e, ok := err.(config.Errors); ok {
+		errs = e
+		msg = ""
+		for _, fe := range errs {
+			msg += fe.Error() + "\n"
+		}
+	}
+	for _, want := range []string{
+		"bgp.mode", "bgp.asn", "bgp.prefixes[0]", "bgp.prefixes[1]", "bgp.prefixes[2]", "bgp.standby", "bgp.prepend",
+		"bgp.peers[0].asn", "bgp.peers[1].address", "bgp.peers[1].port", "bgp.timers.hold", "bgp.timers.keepalive",
+		"bgp.bfd.multiplier", "bgp.peerings.provider",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("no error for %s in:\n%s", want, msg)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package witness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/batonha/baton/internal/clock"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Etcd is the etcd v3 witness. The lease is one key whose value is the
+// holder's name, attached to an etcd lease with the TTL (etcd counts whole
+// seconds and rounds up; its minimum depends on the cluster's election
+// timeout, about 2s by default). The key is created only if absent, in one
+// transaction, so the fencing token is the key's create revision: every
+// new grant creates it again at a later revision of the cluster. etcd
+// removes the key when the lease expires on the etcd leader's clock.
+type Etcd struct {
+	cli   *clientv3.Client
+	key   string
+	clock clock.Clock
+	owned bool // Close closes cli
+}
+
+// NewEtcd returns the etcd witness on key, using cli. Close does not
+// close a client passed in.
+func NewEtcd(cli *clientv3.Client, key string, c clock.Clock) (*Etcd, error) {
+	if key == "" {
+		return nil, errors.New("creating etcd witness: key is empty")
+	}
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &Etcd{cli: cli, key: key, clock: c}, nil
+}
+
+// Close closes the client if the backend created it.
+func (e *Etcd) Close() error {
+	if e.owned {
+		return e.cli.Close()
+	}
+	return nil
+}
+
+func ttlSeconds(ttl time.Duration) int64 {
+	return int64((ttl + time.Second - 1) / time.Second)
+}
+
+func (e *Etcd) Acquire(ctx context.Context, holder string, ttl time.Duration) (Grant, error) {
+	if holder == "" || ttl <= 0 {
+		return Grant{}, fmt.Errorf("acquiring etcd lease %s: holder %q ttl %v: invalid", e.key, holder, ttl)
+	}
+	sent := e.clock.Now()
+	get, err := e.cli.Get(ctx, e.key)
+	if err != nil {
+		return Grant{}, fmt.Errorf("acquiring etcd lease %s: reading holder: %w", e.key, err)
+	}
+	if len(get.Kvs) == 1 {
+		kv := get.Kvs[0]
+		cur, tok := string(kv.Value), uint64(kv.CreateRevision)
+		if cur != holder {
+			return Grant{}, fmt.Errorf("acquiring etcd lease %s for %s: %w", e.key, holder, heldBy(cur, tok))
+		}
+		// Ours already (a restart, or a keeper that gave up early): renew.
+		g := Grant{Holder: holder, Token: tok, TTL: ttl, Acquired: sent, handle: strconv.FormatInt(kv.Lease, 10)}
+		return e.Renew(ctx, g)
+	}
+	lease, err := e.cli.Grant(ctx, ttlSeconds(ttl))
+	if err != nil {
+		return Grant{}, fmt.Errorf("acquiring etcd lease %s: granting a %v lease: %w", e.key, ttl, err)
+	}
+	txn, err := e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(e.key), "=", 0)).
+		Then(clientv3.OpPut(e.key, holder, clientv3.WithLease(lease.ID))).
+		Else(clientv3.OpGet(e.key)).
+		Commit()
+	if err != nil {
+		e.revoke(lease.ID)
+		return Grant{}, fmt.Errorf("acquiring etcd lease %s: %w", e.key, err)
+	}
+	if !txn.Succeeded {
+		e.revoke(lease.ID)
+		held := &HeldError{}
+		if rs := txn.Responses[0].GetResponseRange(); rs != nil && len(rs.Kvs) == 1 {
+			held.Holder, held.Token = string(rs.Kvs[0].Value), uint64(rs.Kvs[0].CreateRevision)
+		}
+		return Grant{}, fmt.Errorf("acquiring etcd lease %s for %s: %w", e.key, holder, held)
+	}
+	return Grant{Holder: holder, Token: uint64(txn.Header.Revision), TTL: time.Duration(lease.TTL) * time.Second,
+		Acquired: sent, Renewed: sent, handle: strconv.FormatInt(int64(lease.ID), 10)}, nil
+}
+
+// revoke drops a lease we do not need, best effort; it expires anyway.
+func (e *Etcd) revoke(id clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = e.cli.Revoke(ctx, id)
+}
+
+func (e *Etcd) Renew(ctx context.Context, g Grant) (Grant, error) {
+	sent := e.clock.Now()
+	id, err := strconv.ParseInt(g.handle, 10, 64)
+	if err != nil {
+		return g, fmt.Errorf("renewing etcd lease %s: grant has no lease id: %w", e.key, ErrLost)
+	}
+	ka, err := e.cli.KeepAliveOnce(ctx, clientv3.LeaseID(id))
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return g, lost("renewing etcd lease %s for %s: lease %x expired", e.key, g.Holder, id)
+	}
+	if err != nil {
+		return g, fmt.Errorf("renewing etcd lease %s: %w", e.key, err)
+	}
+	// The lease lives; check the key is still ours (nobody deleted it).
+	get, err := e.cli.Get(ctx, e.key)
+	if err != nil {
+		return g, fmt.Errorf("renewing etcd lease %s: reading holder: %w", e.key, err)
+	}
+	if len(get.Kvs) != 1 || get.Kvs[0].Lease != id || uint64(get.Kvs[0].CreateRevision) != g.Token {
+		return g, lost("renewing etcd lease %s for %s: key no longer held by token %d", e.key, g.Holder, g.Token)
+	}
+	g.TTL = time.Duration(ka.TTL) * time.Second
+	g.Renewed = sent
+	return g, nil
+}
+
+func (e *Etcd) Release(ctx context.Context, g Grant) error {
+	id, err := strconv.ParseInt(g.handle, 10, 64)
+	if err != nil {
+		return fmt.Errorf("releasing etcd lease %s: grant has no lease id", e.key)
+	}
+	// Revoking our own lease deletes only keys attached to it.
+	if _, err := e.cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return fmt.Errorf("releasing etcd lease %s: %w", e.key, err)
+	}
+	return nil
+}
+
+func (e *Etcd) Holder(ctx context.Context) (string, uint64, error) {
+	get, err := e.cli.Get(ctx, e.key)
+	if err != nil {
+		return "", 0, fmt.Errorf("reading etcd lease %s: %w", e.key, err)
+	}
+	if len(get.Kvs) != 1 {
+		return "", 0, nil
+	}
+	return string(get.Kvs[0].Value), uint64(get.Kvs[0].CreateRevision), nil
+}

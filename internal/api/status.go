@@ -28,6 +28,20 @@ type Status struct {
 	// Subsystems holds each optional subsystem's own status (sessions,
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
+	Witness    *Witness       `json:"witness,omitempty"`
+}
+
+// Witness is the lease this node must hold to be active.
+type Witness struct {
+	Type          string  `json:"type"`
+	Holding       bool    `json:"holding"`
+	Waiting       bool    `json:"waiting"` // the rules would make this node active; it waits for the lease
+	Holder        string  `json:"holder,omitempty"`
+	Token         uint64  `json:"token,omitempty"`
+	TimeLeftMs    float64 `json:"time_left_ms,omitempty"`
+	Renewals      uint64  `json:"renewals"`
+	RenewFailures uint64  `json:"renew_failures"`
+	LastError     string  `json:"last_error,omitempty"`
 }
 
 // PeerStatus is the peer as this node sees it.

@@ -329,6 +329,25 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		}
 		fmt.Fprintf(w, "  dropped: %s\n", strings.Join(parts, " "))
 	}
+	if wi := st.Witness; wi != nil {
+		state := "not holding"
+		switch {
+		case wi.Holding:
+			state = fmt.Sprintf("HOLDING (token %d, %.1fs left)", wi.Token, wi.TimeLeftMs/1000)
+		case wi.Waiting:
+			state = "waiting for the lease"
+			if wi.Holder != "" {
+				state += " (held by " + wi.Holder + ")"
+			}
+		case wi.Holder != "":
+			state = "held by " + wi.Holder
+		}
+		fmt.Fprintf(w, "witness %s  %s  renewals %d, failures %d", wi.Type, state, wi.Renewals, wi.RenewFailures)
+		if wi.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s", wi.LastError)
+		}
+		fmt.Fprintln(w)
+	}
 	if pr := st.Probe; pr != nil {
 		fmt.Fprintf(w, "probe  %s %s  answering %d  %s  (last probe %s", pr.Mode, pr.Listen, pr.Answering, pr.State, ago(now, pr.LastProbe))
 		if pr.LastSource != "" {

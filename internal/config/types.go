@@ -11,6 +11,7 @@ import (
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
 	"github.com/batonha/baton/internal/sessionsync"
+	"github.com/batonha/baton/internal/witness"
 )
 
 // Config is the whole of /etc/baton/baton.yaml.
@@ -35,6 +36,7 @@ type Config struct {
 	Sessions  *sessionsync.Config `yaml:"sessions"`  // conntrack replication to the peer
 	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
+	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
 }
 
 // Node describes this appliance.

@@ -29,6 +29,7 @@ import (
 	"github.com/batonha/baton/internal/role"
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
+	"github.com/batonha/baton/internal/witness"
 )
 
 // Options are what the CLI hands the daemon.
@@ -65,6 +66,11 @@ type Daemon struct {
 	link     *peerlink.Link // nil unless the link section is configured
 
 	subsystems []subsystem
+
+	// witness: the lease a node must hold to be ACTIVE (nil without one).
+	keeper      *witness.Keeper
+	witnessB    witness.Backend
+	wantedLease bool
 
 	// Owned by the loop: the checks' verdict and the actions that refused
 	// the active role; the machine sees their combination.
@@ -134,7 +140,20 @@ func New(opt Options) (*Daemon, error) {
 		Node: cfg.Node.Name, Priority: cfg.Node.Priority, Preempt: cfg.Node.Preempt,
 		PreemptDelay: cfg.Node.PreemptDelay, InitHold: hold,
 		HandoverTimeout: max(5*time.Second, 4*hold),
+		Witness:         cfg.Witness != nil,
 	}, clk.Now(), prev.Term)
+	if cfg.Witness != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d.witnessB, err = witness.New(ctx, *cfg.Witness, witness.Options{Clock: clk, Logger: log})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the witness (witness): %w", err)
+		}
+		d.keeper, err = witness.NewKeeper(cfg.Witness.KeeperConfig(cfg.Node.Name, d.witnessB, clk, log))
+		if err != nil {
+			return nil, fmt.Errorf("configuring the witness lease: %w", err)
+		}
+	}
 
 	hbc := heartbeat.Config{
 		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
@@ -314,6 +333,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.checks != nil {
 		goRun(func(c context.Context) { _ = d.checks.Run(c) })
 	}
+	var leaseEvents <-chan witness.Event
+	if d.keeper != nil {
+		leaseEvents = d.keeper.Events()
+		goRun(func(c context.Context) {
+			if err := d.keeper.Run(c); err != nil {
+				d.log.Error("witness lease keeper stopped", "err", err)
+			}
+		})
+		if cl, ok := d.witnessB.(interface{ Close() error }); ok {
+			defer cl.Close()
+		}
+	}
 
 	_ = d.notify.Notify("READY=1")
 	_ = d.notify.Status("INIT: listening for peer " + d.cfg.Peer.Name)
@@ -321,7 +352,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Info("systemd watchdog enabled", "interval", iv)
 	}
 
-	err = d.loop(ctx, hbErr, subErr)
+	err = d.loop(ctx, hbErr, subErr, leaseEvents)
 
 	// Shutdown: the heartbeat monitor has told the peer we are leaving (so
 	// it takes over at once); now withdraw our own side effects.
@@ -351,7 +382,7 @@ func local(p role.PeerInfo) heartbeat.Local {
 }
 
 // loop owns the role machine.
-func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error) error {
+func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEvents <-chan witness.Event) error {
 	timer := d.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	// The watchdog is fed from this loop, so a wedged role machine gets
@@ -385,6 +416,8 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error) error {
 		case h := <-d.healthCh:
 			d.checkHealth = h
 			trs = d.machine.SetHealth(d.clk.Now(), d.health())
+		case ev := <-leaseEvents:
+			trs = d.onLease(ev)
 		case f := <-d.faultCh:
 			d.log.Error("action refused the active role", "action", f.action, "reason", f.err)
 			d.actionFaults[f.action] = f
@@ -408,7 +441,29 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error) error {
 		}
 		d.apply(trs)
 		d.arm(timer)
+		if d.keeper != nil && d.machine.WantsLease() != d.wantedLease {
+			d.wantedLease = d.machine.WantsLease()
+			d.keeper.Want(d.wantedLease)
+		}
 	}
+}
+
+// onLease feeds the witness keeper's news to the role machine.
+func (d *Daemon) onLease(ev witness.Event) []role.Transition {
+	now := d.clk.Now()
+	switch e := ev.(type) {
+	case witness.Acquired:
+		if !d.machine.Snapshot().Lease {
+			d.log.Info("witness lease acquired", "token", e.Token, "must_leave_by", e.MustLeaveBy)
+		}
+		return d.machine.LeaseAcquired(now, e.Token)
+	case witness.Lost:
+		d.log.Warn("witness lease lost", "token", e.Token, "reason", e.Reason)
+		return d.machine.LeaseLost(now)
+	case witness.Held:
+		d.log.Info("witness lease held by another node", "holder", e.Holder, "token", e.Token)
+	}
+	return nil
 }
 
 // health combines the checks' verdict with the actions' faults.
@@ -494,7 +549,7 @@ func (d *Daemon) apply(trs []role.Transition) {
 	}
 	defer d.notifySubsystems(snap)
 	last := trs[len(trs)-1]
-	d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason)}, last.At)
+	d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason), Token: d.machine.LeaseToken()}, last.At)
 	for _, tr := range trs {
 		d.log.Info("role changed", "from", tr.From.String(), "to", tr.To.String(), "reason", string(tr.Reason),
 			"term", tr.Term, "role", tr.To.String(), "detail", tr.Detail)
@@ -586,6 +641,12 @@ func (d *Daemon) Status() api.Status {
 	}
 	st.Transitions = trs
 	st.Subsystems = d.subsystemStatus()
+	if d.keeper != nil {
+		ws := d.keeper.Status()
+		st.Witness = &api.Witness{Type: d.cfg.Witness.Type, Holding: ws.Holding, Holder: ws.Holder, Token: ws.Token,
+			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
+			Waiting: snap.WantsLease && !snap.Lease}
+	}
 	for _, h := range d.hooks.Status() {
 		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})
 	}

@@ -76,13 +76,18 @@ var (
 	descProbeConn = prometheus.NewDesc("baton_probe_connected", "1 while a load balancer probed within the window.", nil, nil)
 	descCheck     = prometheus.NewDesc("baton_check_healthy", "1 while the local check passes.", []string{"check", "type"}, nil)
 	descAction    = prometheus.NewDesc("baton_action_ok", "1 when the action's last run succeeded.", []string{"action", "op"}, nil)
+	descLease     = prometheus.NewDesc("baton_witness_holding", "1 while this node holds the witness lease.", []string{"type"}, nil)
+	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
+	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
+	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
 )
 
 type statusCollector struct{ status func() api.Status }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
-		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction} {
+		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail} {
 		ch <- d
 	}
 }
@@ -122,5 +127,11 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, a := range st.Actions {
 		ch <- prometheus.MustNewConstMetric(descAction, prometheus.GaugeValue, b2f(a.OK), a.Name, a.Op)
+	}
+	if w := st.Witness; w != nil {
+		ch <- prometheus.MustNewConstMetric(descLease, prometheus.GaugeValue, b2f(w.Holding), w.Type)
+		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(w.Token))
+		ch <- prometheus.MustNewConstMetric(descLeaseLeft, prometheus.GaugeValue, w.TimeLeftMs/1000)
+		ch <- prometheus.MustNewConstMetric(descLeaseFail, prometheus.CounterValue, float64(w.RenewFailures))
 	}
 }

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes clean
 
 all: build
 
@@ -47,6 +47,10 @@ bench-configsync: build
 bench-bgp: build
 	./scripts/deps.sh test
 	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
+
+bench-routes: build
+	$(GO) run ./bench/routes -burst 100
+	$(GO) run ./bench/routes -burst 10
 
 clean:
 	rm -rf bin

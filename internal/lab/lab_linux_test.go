@@ -53,9 +53,20 @@ func echoServer(t *testing.T, h *Host, addr string) {
 	}()
 }
 
-// udpRoundTrip sends one datagram from h to addr and waits up to 500 ms for
-// the echo.
+// udpRoundTrip sends a datagram from h to addr and waits up to 500 ms for
+// the echo, three times at most (a fresh link may drop the first one
+// while the neighbour is resolved).
 func udpRoundTrip(h *Host, addr string) error {
+	var err error
+	for range 3 {
+		if err = udpRoundTripOnce(h, addr); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func udpRoundTripOnce(h *Host, addr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	c, err := h.DialContext(ctx, "udp4", addr)

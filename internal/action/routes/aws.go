@@ -127,8 +127,39 @@ func (b *awsBackend) Routes(ctx context.Context, table string) ([]Route, error) 
 	if len(out.RouteTables) != 1 {
 		return nil, fmt.Errorf("reading route table %s: got %d tables", table, len(out.RouteTables))
 	}
+	return awsRoutes(table, out.RouteTables[0]), nil
+}
+
+// RoutesOf reads several route tables in one DescribeRouteTables call
+// (BatchReader), following NextToken.
+func (b *awsBackend) RoutesOf(ctx context.Context, tables []string) (map[string][]Route, error) {
+	in := &ec2.DescribeRouteTablesInput{RouteTableIds: tables}
+	got := make(map[string][]Route, len(tables))
+	for {
+		out, err := b.api.DescribeRouteTables(ctx, in)
+		if err != nil {
+			return nil, describeErr(fmt.Sprintf("DescribeRouteTables of %d tables", len(tables)), err)
+		}
+		for _, rt := range out.RouteTables {
+			id := awssdk.ToString(rt.RouteTableId)
+			got[id] = awsRoutes(id, rt)
+		}
+		if awssdk.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	for _, tb := range tables {
+		if _, ok := got[tb]; !ok {
+			return nil, fmt.Errorf("reading route tables: %s missing from the answer", tb)
+		}
+	}
+	return got, nil
+}
+
+func awsRoutes(table string, t types.RouteTable) []Route {
 	var rs []Route
-	for _, r := range out.RouteTables[0].Routes {
+	for _, r := range t.Routes {
 		dst := awssdk.ToString(r.DestinationCidrBlock)
 		if dst == "" {
 			dst = awssdk.ToString(r.DestinationIpv6CidrBlock)
@@ -156,7 +187,7 @@ func (b *awsBackend) Routes(ctx context.Context, table string) ([]Route, error) 
 		}
 		rs = append(rs, rt)
 	}
-	return rs, nil
+	return rs
 }
 
 func (b *awsBackend) Point(ctx context.Context, r Route, exists bool) error {

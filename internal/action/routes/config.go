@@ -14,7 +14,9 @@ type Config struct {
 	Cloud string `yaml:"cloud"` // aws|azure
 	AWS   *AWS   `yaml:"aws"`
 	Azure *Azure `yaml:"azure"`
-	// Concurrency bounds how many route tables change at once, default 4.
+	// Concurrency bounds the cloud calls in flight at once (the routes of
+	// every table change in parallel), default 16; it shrinks by itself
+	// while the cloud throttles.
 	Concurrency int `yaml:"concurrency"`
 	// Reconcile is how often an active node re-checks its routes
 	// (the pipeline calls Verify), default 30s.

@@ -86,7 +86,8 @@ type Options struct {
 	Backoff Backoff // Clock and Logger default to the ones above
 	// Observe, when set, is called after every route change (metrics).
 	Observe func(RouteStatus)
-	// Concurrency bounds the tables changed at once, default 4.
+	// Concurrency bounds the cloud calls in flight at once, default 16;
+	// it shrinks while the cloud throttles (see limiter).
 	Concurrency int
 	// StateDir holds the capture file.
 	StateDir string
@@ -99,9 +100,13 @@ type Action struct {
 	dests  map[string]bool
 	opts   Options
 	log    *slog.Logger
-	mu     sync.Mutex // guards owned, status and file writes
+	mu     sync.Mutex // guards owned, status, view and file writes
 	owned  map[string]Owned
 	status map[string]RouteStatus
+	// view is the last read of each table; a takeover plans from it and
+	// changes the routes it knows of without reading first. Deactivate
+	// drops it: once the peer is active the tables are the peer's.
+	view map[string][]Route
 }
 
 var _ action.Action = (*Action)(nil)
@@ -125,7 +130,7 @@ func NewWithBackend(b Backend, sel Selection, opts Options) (*Action, error) {
 		opts.Backoff.Logger = opts.Logger
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
+		opts.Concurrency = 16
 	}
 	owned, err := loadCapture(opts.StateDir, b.Cloud())
 	if err != nil {
@@ -140,6 +145,7 @@ func NewWithBackend(b Backend, sel Selection, opts Options) (*Action, error) {
 		log:    opts.Logger.With("component", "routes"),
 		owned:  owned,
 		status: map[string]RouteStatus{},
+		view:   map[string][]Route{},
 	}, nil
 }
 
@@ -155,9 +161,15 @@ func (a *Action) Activate(ctx context.Context, t action.Takeover) error {
 	return a.sync(ctx, false, "term", t.Term, "reason", t.Reason)
 }
 
-// Deactivate does nothing: the node taking over pulls the routes, and the
-// capture stays so this node can take its routes back later.
-func (a *Action) Deactivate(ctx context.Context, t action.Takeover) error { return nil }
+// Deactivate changes no route: the node taking over pulls the routes, and
+// the capture stays so this node can take its routes back later. It
+// forgets the last read of the tables, which the peer now owns.
+func (a *Action) Deactivate(ctx context.Context, t action.Takeover) error {
+	a.mu.Lock()
+	a.view = map[string][]Route{}
+	a.mu.Unlock()
+	return nil
+}
 
 // Verify, when active, repairs owned routes that point elsewhere (logging
 // each repair) and refreshes the capture. A standby node does not touch
@@ -253,37 +265,6 @@ func (a *Action) read(ctx context.Context, table string) ([]Route, error) {
 	return rs, err
 }
 
-func (a *Action) sync(ctx context.Context, repair bool, logArgs ...any) error {
-	start := a.opts.Clock.Now()
-	tables, err := a.tables(ctx)
-	if err != nil {
-		return fmt.Errorf("routes: %w", err)
-	}
-	sem := make(chan struct{}, a.opts.Concurrency)
-	errs := make([]error, len(tables))
-	var wg sync.WaitGroup
-	for i, tb := range tables {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("route table %s: %w", tb, ctx.Err())
-				return
-			}
-			defer func() { <-sem }()
-			errs[i] = a.syncTable(ctx, tb, start, repair)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("routes: %w", err)
-	}
-	a.log.Debug("routes point here", append(logArgs, "tables", len(tables), "took", a.opts.Clock.Now().Sub(start))...)
-	return nil
-}
-
 // plan returns the routes of one table to point here, and the listed
 // destinations missing from it.
 func (a *Action) plan(table string, rs []Route) (change []Route, missing []string) {
@@ -372,135 +353,6 @@ func (a *Action) record(s RouteStatus) {
 	if a.opts.Observe != nil {
 		a.opts.Observe(s)
 	}
-}
-
-// readbackRounds bounds how often a change that the read-back does not
-// show is made again (eventual consistency, a concurrent writer).
-const readbackRounds = 3
-
-func (a *Action) syncTable(ctx context.Context, table string, start time.Time, repair bool) error {
-	rs, err := a.read(ctx, table)
-	if err != nil {
-		return err
-	}
-	change, missing := a.plan(table, rs)
-	if len(missing) > 0 && !a.sel.CreateMissing {
-		for _, d := range missing {
-			a.log.Warn("listed destination missing from route table", "table", table, "destination", d, "reason", "create_missing is off")
-		}
-		// The present routes still move; the missing ones are reported.
-	}
-	var create []Route
-	if a.sel.CreateMissing {
-		for _, d := range missing {
-			create = append(create, Route{Table: table, Destination: d})
-		}
-	}
-	if len(change)+len(create) == 0 {
-		if err := a.recapture(table, rs, a.opts.Clock.Now()); err != nil {
-			return err
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("route table %s has no route for %v (set create_missing to create them)", table, missing)
-		}
-		return nil
-	}
-	if err := a.own(append(slices.Clone(change), create...), a.opts.Clock.Now()); err != nil {
-		return fmt.Errorf("route table %s: recording owned routes before changing them: %w", table, err)
-	}
-	type pending struct {
-		r        Route
-		exists   bool
-		from     string
-		attempts int
-		err      error
-	}
-	var todo []*pending
-	for _, r := range change {
-		todo = append(todo, &pending{r: r, exists: true, from: r.Target})
-	}
-	for _, r := range create {
-		todo = append(todo, &pending{r: r, exists: false, from: "(none)"})
-	}
-	var errs []error
-	fail := func(p *pending) {
-		a.record(RouteStatus{Table: table, Destination: p.r.Destination, From: p.from, Started: start, Duration: a.opts.Clock.Now().Sub(start), Attempts: p.attempts, Repair: repair, Err: p.err})
-		a.log.Error("route does not point here", "table", table, "destination", p.r.Destination, "reason", p.err.Error())
-		errs = append(errs, p.err)
-	}
-	for round := 0; len(todo) > 0; round++ {
-		if round > 0 {
-			if err := a.pause(ctx, round); err != nil {
-				break
-			}
-		}
-		for _, p := range todo {
-			verb := "replacing"
-			if !p.exists {
-				verb = "creating"
-			}
-			n, err := a.opts.Backoff.Do(ctx, fmt.Sprintf("%s route %s in %s", verb, p.r.Destination, table), a.b.Classify, func(ctx context.Context) error {
-				return a.b.Point(ctx, p.r, p.exists)
-			})
-			p.attempts += n
-			p.err = err
-		}
-		after, err := a.read(ctx, table)
-		if err != nil {
-			for _, p := range todo {
-				if p.err == nil {
-					p.err = fmt.Errorf("reading back route table %s: %w", table, err)
-				}
-				fail(p)
-			}
-			return errors.Join(errs...)
-		}
-		byDest := map[string]Route{}
-		for _, r := range after {
-			byDest[canonical(r.Destination)] = r
-		}
-		now := a.opts.Clock.Now()
-		var next []*pending
-		for _, p := range todo {
-			got, ok := byDest[canonical(p.r.Destination)]
-			if ok && a.b.Owner(got) == OwnerLocal {
-				a.record(RouteStatus{Table: table, Destination: p.r.Destination, From: p.from, Started: start, Duration: now.Sub(start), Attempts: p.attempts, Repair: repair})
-				msg := "route points here"
-				if repair {
-					msg = "repaired route that pointed elsewhere"
-				}
-				a.log.Info(msg, "table", table, "destination", p.r.Destination, "from", p.from, "took", now.Sub(start))
-				continue
-			}
-			switch {
-			case p.err == nil:
-				what := "missing"
-				if ok {
-					what = "pointing at " + got.Target
-				}
-				p.err = fmt.Errorf("read-back of route %s in %s shows it %s", p.r.Destination, table, what)
-			case !a.retryable(p.err):
-				fail(p) // permission, missing resource, bad request: final
-				continue
-			}
-			p.exists = ok
-			next = append(next, p)
-		}
-		if err := a.recapture(table, after, now); err != nil {
-			errs = append(errs, err)
-		}
-		todo = next
-		if round+1 >= readbackRounds {
-			break
-		}
-	}
-	for _, p := range todo {
-		fail(p)
-	}
-	if len(missing) > 0 && !a.sel.CreateMissing {
-		errs = append(errs, fmt.Errorf("route table %s has no route for %v (set create_missing to create them)", table, missing))
-	}
-	return errors.Join(errs...)
 }
 
 // pause waits between read-back rounds.

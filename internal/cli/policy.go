@@ -25,6 +25,14 @@ func cmdPolicy(e env, args []string) int {
 	var err error
 	switch *cloud {
 	case "aws":
+		if *region == "" {
+			switch {
+			case cfg.Routes != nil && cfg.Routes.AWS != nil:
+				*region = cfg.Routes.AWS.Region
+			case cfg.Addresses != nil && cfg.Addresses.AWS != nil:
+				*region = cfg.Addresses.AWS.Region
+			}
+		}
 		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account})
 	case "azure":
 		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name})

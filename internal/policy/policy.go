@@ -151,6 +151,7 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 	if r != nil && r.Azure != nil {
 		c := r.Azure
 		acts["Microsoft.Network/routeTables/read"] = true
+		acts["Microsoft.Network/routeTables/routes/read"] = true // the SDK reads the route back after the update
 		acts["Microsoft.Network/routeTables/routes/write"] = true
 		for _, id := range c.TableIDs {
 			if err := rg(id, "Microsoft.Network/routeTables"); err != nil {

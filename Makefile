@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions clean
 
 all: build
 
@@ -24,6 +24,8 @@ test: build
 # Longer fuzzing of every wire decoder (not part of make test).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/heartbeat/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
 
 demo: build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
@@ -50,7 +52,11 @@ bench-bgp: build
 
 bench-routes: build
 	$(GO) run ./bench/routes -burst 100
-	$(GO) run ./bench/routes -burst 10
+	-$(GO) run ./bench/routes -burst 10
+
+bench-sessions: build
+	./scripts/deps.sh bench-sessions
+	$(GO) run ./bench/sessions -baton $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin

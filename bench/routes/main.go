@@ -143,7 +143,7 @@ func run(n, tables int, latency time.Duration, rate float64, burst int, pause ti
 	// sequence, then a pause per table.
 	r.serial = time.Duration(n)*3*r.rtt + time.Duration(tables)*pause
 
-	cfg := routes.Config{Cloud: "aws", StateDir: mustTemp(), Concurrency: 64, Attempts: 30, AWS: &routes.AWS{
+	cfg := routes.Config{Cloud: "aws", StateDir: mustTemp(), Concurrency: 128, Attempts: 30, AWS: &routes.AWS{
 		Region: "us-east-1", TableIDs: ids, LocalENI: localENI, PeerENI: peerENI,
 	}}
 	defer os.RemoveAll(cfg.StateDir)

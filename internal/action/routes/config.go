@@ -95,8 +95,8 @@ func (c Config) Validate() []error {
 	default:
 		add("routes.cloud: %q is not aws or azure", c.Cloud)
 	}
-	if c.Concurrency < 0 || c.Concurrency > 64 {
-		add("routes.concurrency: %d is outside 0..64", c.Concurrency)
+	if c.Concurrency < 0 || c.Concurrency > 256 {
+		add("routes.concurrency: %d is outside 0..256", c.Concurrency)
 	}
 	if c.Reconcile < 0 {
 		add("routes.reconcile: %s is negative", c.Reconcile)

@@ -33,7 +33,7 @@ func TestValidate(t *testing.T) {
 		}), "routes.azure.table_ids[0]: resource ID"},
 		{"azure local ip", azCfg("/s", func(z *Azure) { z.LocalIP = "10.1.0.300" }), "routes.azure.local_ip: \"10.1.0.300\" is not an IP address"},
 		{"azure sub", azCfg("/s", func(z *Azure) { z.SubscriptionID = "nope" }), "routes.azure.subscription_id"},
-		{"concurrency", func() Config { c := awsCfg("/s", nil); c.Concurrency = 100; return c }(), "routes.concurrency"},
+		{"concurrency", func() Config { c := awsCfg("/s", nil); c.Concurrency = 300; return c }(), "routes.concurrency"},
 		{"reconcile", func() Config { c := awsCfg("/s", nil); c.Reconcile = -time.Second; return c }(), "routes.reconcile"},
 	} {
 		t.Run(x.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -244,6 +245,28 @@ func (c *Client) Maintenance(ctx context.Context, on bool) (Status, error) {
 	var st Status
 	err := c.do(ctx, http.MethodPost, "/v1/maintenance/"+mode, &st)
 	return st, err
+}
+
+// Raw calls path and returns the answer's body and status code as they
+// are, for subsystem endpoints (/v1/sessions, /v1/sync/...).
+func (c *Client) Raw(ctx context.Context, method, path string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("contacting baton: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s answer: %w", path, err)
+	}
+	return b, resp.StatusCode, nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, out any) error {

@@ -233,6 +233,23 @@ func (c clientFlags) client(e env) (*api.Client, error) {
 	return api.NewClient(sock, ""), nil
 }
 
+// call runs fn against the daemon cf points at and prints its error.
+func call(e env, cf clientFlags, timeout time.Duration, fn func(c *api.Client, ctx context.Context) (api.Status, error)) (api.Status, bool) {
+	c, err := cf.client(e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return api.Status{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	st, err := fn(c, ctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return api.Status{}, false
+	}
+	return st, true
+}
+
 func cmdStatus(e env, args []string) int {
 	fs := newFlags(e, "status", "[--json] [--socket PATH | --config FILE | --url URL --token-file F]")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -240,16 +257,8 @@ func cmdStatus(e env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	c, err := cf.client(e)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
-		return exitFailure
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := c.Status(ctx)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+	st, ok := call(e, cf, 10*time.Second, (*api.Client).Status)
+	if !ok {
 		return exitFailure
 	}
 	if *asJSON {
@@ -402,16 +411,8 @@ func cmdSwitchover(e env, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	c, err := cf.client(e)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
-		return exitFailure
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	st, err := c.Switchover(ctx)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+	st, ok := call(e, cf, 60*time.Second, (*api.Client).Switchover)
+	if !ok {
 		return exitFailure
 	}
 	fmt.Fprintf(e.stdout, "switchover done: %s is now %s (term %d)\n", st.Node, st.Role, st.Term)
@@ -429,16 +430,10 @@ func cmdMaintenance(e env, args []string) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
 	}
-	c, err := cf.client(e)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
-		return exitFailure
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	st, err := c.Maintenance(ctx, on)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+	st, ok := call(e, cf, 60*time.Second, func(c *api.Client, ctx context.Context) (api.Status, error) {
+		return c.Maintenance(ctx, on)
+	})
+	if !ok {
 		return exitFailure
 	}
 	fmt.Fprintf(e.stdout, "maintenance %s: %s is %s (term %d)\n", args[0], st.Node, st.Role, st.Term)

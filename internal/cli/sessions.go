@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/sessionsync"
 )
 
@@ -128,58 +125,26 @@ func printSessionDump(w io.Writer, d sessionsync.Dump) {
 // sessionsGetter returns a GET-JSON function for the daemon the client
 // flags point at.
 func sessionsGetter(e env, cf clientFlags) (func(ctx context.Context, path string, out any) error, error) {
-	base, token := "http://baton", ""
-	hc := &http.Client{Timeout: 30 * time.Second}
-	if *cf.url != "" {
-		base = strings.TrimRight(*cf.url, "/")
-		if *cf.tokenFile != "" {
-			b, err := os.ReadFile(*cf.tokenFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading token: %w", err)
-			}
-			token = strings.TrimSpace(string(b))
-		}
-	} else {
-		sock := *cf.socket
-		if sock == "" && *cf.config != "" {
-			cfg, err := config.Load(*cf.config, e.environ)
-			if err != nil {
-				return nil, err
-			}
-			sock = cfg.API.Socket
-		}
-		if sock == "" {
-			sock = "/run/baton/baton.sock"
-		}
-		hc.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}}
+	c, err := cf.client(e)
+	if err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context, path string, out any) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		b, code, err := c.Raw(ctx, http.MethodGet, path)
 		if err != nil {
 			return err
 		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return fmt.Errorf("contacting baton: %w", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode == http.StatusNotFound {
+		if code == http.StatusNotFound {
 			return fmt.Errorf("session sync is not configured on this node (no sessions section)")
 		}
-		if resp.StatusCode != http.StatusOK {
+		if code != http.StatusOK {
 			var er struct {
 				Error string `json:"error"`
 			}
-			_ = json.NewDecoder(resp.Body).Decode(&er)
-			return fmt.Errorf("GET %s: %s: %s", path, resp.Status, er.Error)
+			_ = json.Unmarshal(b, &er)
+			return fmt.Errorf("GET %s: %d: %s", path, code, er.Error)
 		}
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if err := json.Unmarshal(b, out); err != nil {
 			return fmt.Errorf("decoding %s answer: %w", path, err)
 		}
 		return nil

@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/configsync"
 )
 
@@ -197,60 +195,23 @@ func printSyncStatus(w io.Writer, st configsync.Status) {
 }
 
 // syncClient calls the daemon's /v1/sync endpoints.
-type syncClient struct {
-	base, token string
-	hc          *http.Client
-}
+type syncClient struct{ c *api.Client }
 
 func newSyncClient(e env, cf clientFlags) (*syncClient, error) {
-	if *cf.url != "" {
-		tok := ""
-		if *cf.tokenFile != "" {
-			b, err := os.ReadFile(*cf.tokenFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading token: %w", err)
-			}
-			tok = strings.TrimSpace(string(b))
-		}
-		return &syncClient{base: strings.TrimRight(*cf.url, "/"), token: tok, hc: &http.Client{Timeout: 45 * time.Second}}, nil
+	c, err := cf.client(e)
+	if err != nil {
+		return nil, err
 	}
-	sock := *cf.socket
-	if sock == "" && *cf.config != "" {
-		cfg, err := config.Load(*cf.config, e.environ)
-		if err != nil {
-			return nil, err
-		}
-		sock = cfg.API.Socket
-	}
-	if sock == "" {
-		sock = "/run/baton/baton.sock"
-	}
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}
-	return &syncClient{base: "http://baton", hc: &http.Client{Transport: tr, Timeout: 45 * time.Second}}, nil
+	return &syncClient{c: c}, nil
 }
 
 func (c *syncClient) call(ctx context.Context, method, path string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	b, code, err := c.c.Raw(ctx, method, path)
 	if err != nil {
 		return nil, 0, err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, 0, fmt.Errorf("contacting baton: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading %s answer: %w", path, err)
-	}
-	if resp.StatusCode == http.StatusNotFound {
+	if code == http.StatusNotFound {
 		return nil, 0, fmt.Errorf("%s: configuration sync is not configured on this node (no sync section)", path)
 	}
-	return b, resp.StatusCode, nil
+	return b, code, nil
 }

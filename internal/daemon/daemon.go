@@ -61,6 +61,7 @@ type Daemon struct {
 
 	healthCh chan role.Health
 	faultCh  chan actionFault
+	stopped  chan struct{} // closed when the role loop has returned
 	cmdCh    chan command
 	vip      *vip.VIP
 	link     *peerlink.Link // nil unless the link section is configured
@@ -114,6 +115,7 @@ func New(opt Options) (*Daemon, error) {
 	d := &Daemon{
 		cfg: cfg, log: log, clk: clk, version: opt.Version, started: clk.Now(),
 		healthCh: make(chan role.Health, 16), faultCh: make(chan actionFault, 16), cmdCh: make(chan command),
+		stopped:     make(chan struct{}),
 		checkHealth: role.Health{Known: true, Healthy: true}, actionFaults: map[string]actionFault{},
 		notify: sdnotify.New(opt.Environ),
 	}
@@ -180,7 +182,10 @@ func New(opt Options) (*Daemon, error) {
 
 	if len(cfg.Checks) > 0 {
 		d.checks, err = check.NewSet(cfg.Checks, clk, log, func(healthy bool, failing []string) {
-			d.healthCh <- role.Health{Known: true, Healthy: healthy, Failing: failing}
+			select {
+			case d.healthCh <- role.Health{Known: true, Healthy: healthy, Failing: failing}:
+			case <-d.stopped:
+			}
 		})
 		if err != nil {
 			return nil, fmt.Errorf("configuring checks: %w", err)
@@ -233,7 +238,10 @@ func New(opt Options) (*Daemon, error) {
 			d.metrics.Step(op, r.Action, since)
 		}
 		if op != "deactivate" && errors.Is(r.Err, action.ErrFault) {
-			d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}
+			select {
+			case d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}:
+			case <-d.stopped:
+			}
 		}
 	})
 	d.snap = d.machine.Snapshot()
@@ -353,6 +361,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	err = d.loop(ctx, hbErr, subErr, leaseEvents)
+	close(d.stopped)
 
 	// Shutdown: the heartbeat monitor has told the peer we are leaving (so
 	// it takes over at once); now withdraw our own side effects.
@@ -690,6 +699,8 @@ func (d *Daemon) command(ctx context.Context, c command) error {
 	case d.cmdCh <- c:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-d.stopped:
+		return errors.New("baton is shutting down")
 	}
 	err := <-c.reply
 	if errors.Is(err, role.ErrRefused) {

@@ -5,50 +5,47 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"syscall"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab"
 )
 
 // baton runs the baton daemon on both appliances with the lab's pair
-// configuration (paths front + hb, channel on hb, HTTP probe).
+// configuration (paths front + hb, channel on hb, HTTP probe) and follows
+// the roles each node logs.
 type baton struct {
-	e      *env
-	bin    string
-	nodes  [2]*lab.BatonNode
+	*pairbench.Baton
 	follow [2]*lab.LogFollower
 	last   [2]string // last role each node logged
 	http   *http.Client
 }
 
-func newBaton(e *env, bin string) (*baton, error) {
-	opts := [2]lab.NodeOptions{
-		{Priority: 150, Interval: e.interval, Misses: e.misses},
-		{Priority: 100, Interval: e.interval, Misses: e.misses},
-	}
-	nodes, err := lab.SetupBatonNodes(e.pair, e.dir, opts)
+func newBaton(e *pairbench.Env, bin string) (*baton, error) {
+	base, err := pairbench.NewBaton(e, bin)
 	if err != nil {
 		return nil, err
 	}
-	b := &baton{e: e, bin: bin, nodes: nodes}
+	b := &baton{Baton: base}
 	for i := range 2 {
-		b.follow[i] = lab.NewLogFollower(nodes[i].LogPath)
+		b.follow[i] = lab.NewLogFollower(base.Nodes[i].LogPath)
 	}
 	b.http = &http.Client{
-		Transport: &http.Transport{DialContext: e.pair.Client.DialContext, DisableKeepAlives: true},
+		Transport: &http.Transport{DialContext: e.Pair.Client.DialContext, DisableKeepAlives: true},
 		Timeout:   500 * time.Millisecond,
 	}
 	return b, nil
 }
 
-func (b *baton) name() string { return "baton" }
-
-func (b *baton) stableFor() time.Duration { return time.Duration(b.e.misses+2) * b.e.interval }
-
-func (b *baton) start(i int) error {
+// Start forgets the role node i last logged and starts it.
+func (b *baton) Start(i int) error {
 	b.last[i] = ""
-	return b.nodes[i].Start(b.bin)
+	return b.Baton.Start(i)
+}
+
+// Restore is pairbench's, restarting through b.Start.
+func (b *baton) Restore(i int, v pairbench.Variant) error {
+	return b.Env.Restore(i, v, b.Name(), b.Nodes[i].Proc, func() error { return b.Start(i) })
 }
 
 // probe returns the HTTP status of node i's probe, 0 when unreachable.
@@ -68,9 +65,9 @@ func (b *baton) probe(i int) int {
 	return resp.StatusCode
 }
 
-func (b *baton) settled() (int, bool, string) {
+func (b *baton) Settled() (int, bool, string) {
 	for i := range 2 {
-		if !b.nodes[i].Running() {
+		if !b.Nodes[i].Running() {
 			return -1, false, lab.ApplianceName(i) + ": baton not running"
 		}
 		rcs, err := b.follow[i].Next()
@@ -105,12 +102,14 @@ func (b *baton) settled() (int, bool, string) {
 	return active, true, ""
 }
 
-func (b *baton) arm(standby int, stop <-chan struct{}) (*watch, error) {
-	ready, res := probeUntil200(b.e.pair.Client.NsHandle(), lab.FrontAddr(standby), lab.ProbePort, 5*time.Millisecond, stop)
+// Arm polls the standby's probe for 200 (serving) and follows its log for
+// the change to ACTIVE (role change).
+func (b *baton) Arm(standby int, stop <-chan struct{}) (*watch, error) {
+	ready, res := probeUntil200(b.Env.Pair.Client.NsHandle(), lab.FrontAddr(standby), lab.ProbePort, 5*time.Millisecond, stop)
 	if err := <-ready; err != nil {
 		return nil, err
 	}
-	f := lab.NewLogFollower(b.nodes[standby].LogPath)
+	f := lab.NewLogFollower(b.Nodes[standby].LogPath)
 	if err := f.SkipToEnd(); err != nil {
 		return nil, err
 	}
@@ -131,36 +130,9 @@ func (b *baton) arm(standby int, stop <-chan struct{}) (*watch, error) {
 	}, nil
 }
 
-func (b *baton) fail(i int, v variant) error {
-	switch v {
-	case variantKill:
-		return b.nodes[i].Proc.Signal(syscall.SIGKILL)
-	case variantLinkDown:
-		return b.e.setLinks(i, false)
-	}
-	return fmt.Errorf("unknown variant %q", v)
-}
-
-func (b *baton) restore(i int, v variant) error {
-	switch v {
-	case variantKill:
-		select {
-		case <-b.nodes[i].Proc.Done():
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("baton on %s did not die", lab.ApplianceName(i))
-		}
-		return b.start(i)
-	case variantLinkDown:
-		return b.e.setLinks(i, true)
-	}
-	return fmt.Errorf("unknown variant %q", v)
-}
-
-func (b *baton) pids(i int) ([]int, error) {
-	if !b.nodes[i].Running() {
+func (b *baton) PIDs(i int) ([]int, error) {
+	if !b.Nodes[i].Running() {
 		return nil, fmt.Errorf("baton on %s not running", lab.ApplianceName(i))
 	}
-	return []int{b.nodes[i].Proc.PID}, nil
+	return []int{b.Nodes[i].Proc.PID}, nil
 }
-
-func (b *baton) logTail(i int) string { return tail(b.nodes[i].LogPath, 12) }

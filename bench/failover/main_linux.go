@@ -13,15 +13,16 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/batonha/baton/bench/internal/pairbench"
 )
 
 type options struct {
 	n          int
 	intervals  []time.Duration
-	variants   []variant
+	variants   []pairbench.Variant
 	only       string
 	batonBin   string
 	keepalived string
@@ -50,13 +51,8 @@ func main() {
 	if o.intervals, err = parseIntervals(intervals); err != nil {
 		fatal(err)
 	}
-	for _, v := range strings.Split(variants, ",") {
-		switch vv := variant(strings.TrimSpace(v)); vv {
-		case variantKill, variantLinkDown:
-			o.variants = append(o.variants, vv)
-		default:
-			fatal(fmt.Errorf("unknown variant %q (want kill or linkdown)", v))
-		}
+	if o.variants, err = pairbench.ParseVariants(variants); err != nil {
+		fatal(err)
 	}
 	if o.only != "both" && o.only != "baton" && o.only != "keepalived" {
 		fatal(fmt.Errorf("-only=%q: want baton, keepalived or both", o.only))
@@ -94,7 +90,7 @@ func fatal(err error) {
 
 // result is what one daemon produced at one interval.
 type result struct {
-	serving, role map[variant][]float64 // milliseconds
+	serving, role map[pairbench.Variant][]float64 // milliseconds
 	cpu, rss      float64
 	measuredFoot  bool
 }
@@ -118,12 +114,12 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 			get := func(name string, serving bool, p float64) float64 {
 				r := res[name]
 				if r == nil {
-					return percentile(nil, p)
+					return pairbench.Percentile(nil, p)
 				}
 				if serving {
-					return percentile(r.serving[v], p)
+					return pairbench.Percentile(r.serving[v], p)
 				}
-				return percentile(r.role[v], p)
+				return pairbench.Percentile(r.role[v], p)
 			}
 			for _, serving := range []bool{true, false} {
 				prefix := "failover"
@@ -132,13 +128,14 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 				}
 				bp50, kp50 := get("baton", serving, 50), get("keepalived", serving, 50)
 				fmt.Fprintf(out, "%s interval=%s variant=%s baton_p50_ms=%s baton_p95_ms=%s keepalived_p50_ms=%s keepalived_p95_ms=%s ratio_p50=%s\n",
-					prefix, intervalName(iv), v, f1(bp50), f1(get("baton", serving, 95)), f1(kp50), f1(get("keepalived", serving, 95)), f2(bp50/kp50))
+					prefix, intervalName(iv), v, pairbench.Decimal1(bp50), pairbench.Decimal1(get("baton", serving, 95)),
+					pairbench.Decimal1(kp50), pairbench.Decimal1(get("keepalived", serving, 95)), pairbench.Decimal2(bp50/kp50))
 			}
 		}
 		if o.footprint > 0 {
 			get := func(name string) (string, string) {
 				if r := res[name]; r != nil && r.measuredFoot {
-					return f1(r.cpu), f1(r.rss)
+					return pairbench.Decimal1(r.cpu), pairbench.Decimal1(r.rss)
 				}
 				return "NaN", "NaN"
 			}
@@ -153,15 +150,15 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 
 // measure runs one daemon at one interval in a fresh lab.
 func measure(ctx context.Context, o options, name string, iv time.Duration, rng *rand.Rand, progress io.Writer) (res *result, err error) {
-	e, err := newEnv(iv, o.misses)
+	e, err := pairbench.NewEnv(iv, o.misses, "baton-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if o.keep {
-			fmt.Fprintf(progress, "  kept %s\n", e.dir)
+			fmt.Fprintf(progress, "  kept %s\n", e.Dir)
 		}
-		err = errors.Join(err, e.close(o.keep))
+		err = errors.Join(err, e.Close(o.keep))
 	}()
 	var d driver
 	switch name {
@@ -173,30 +170,23 @@ func measure(ctx context.Context, o options, name string, iv time.Duration, rng 
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "%s, interval %v, lab %s\n", name, iv, e.pair.Prefix)
-	// The preferred node (priority 150) first, so the first election is
-	// not a race.
-	if err := d.start(0); err != nil {
+	fmt.Fprintf(progress, "%s, interval %v, lab %s\n", name, iv, e.Pair.Prefix)
+	if err := pairbench.StartBoth(ctx, d.Start); err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-		return nil, err
-	}
-	if err := d.start(1); err != nil {
-		return nil, err
-	}
-	res = &result{serving: map[variant][]float64{}, role: map[variant][]float64{}}
+	res = &result{serving: map[pairbench.Variant][]float64{}, role: map[pairbench.Variant][]float64{}}
 	for _, v := range o.variants {
 		trials, err := runFailures(ctx, d, e, v, o.n, rng, progress)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w\n%s%s", v, err, d.logTail(0), d.logTail(1))
+			return nil, fmt.Errorf("%s: %w\n%s%s", v, err, d.LogTail(0), d.LogTail(1))
 		}
 		for _, t := range trials {
-			res.serving[v] = append(res.serving[v], ms(t.serving))
-			res.role[v] = append(res.role[v], ms(t.role))
+			res.serving[v] = append(res.serving[v], pairbench.Millis(t.serving))
+			res.role[v] = append(res.role[v], pairbench.Millis(t.role))
 		}
 		fmt.Fprintf(progress, "  %s %v %s: serving p50 %s ms p95 %s ms; role change p50 %s ms\n", name, iv, v,
-			f1(percentile(res.serving[v], 50)), f1(percentile(res.serving[v], 95)), f1(percentile(res.role[v], 50)))
+			pairbench.Decimal1(pairbench.Percentile(res.serving[v], 50)), pairbench.Decimal1(pairbench.Percentile(res.serving[v], 95)),
+			pairbench.Decimal1(pairbench.Percentile(res.role[v], 50)))
 	}
 	if o.footprint > 0 {
 		if _, err := settle(ctx, d, 30*time.Second+20*iv); err != nil {

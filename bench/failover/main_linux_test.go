@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab/labtest"
 )
 
@@ -37,7 +38,7 @@ func TestBenchWithFakeBaton(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../internal/lab/fakebaton").CombinedOutput(); err != nil {
 		t.Fatalf("building fakebaton: %v\n%s", err, out)
 	}
-	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []variant{variantKill},
+	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []pairbench.Variant{pairbench.Kill},
 		only: "baton", batonBin: bin, misses: 3, seed: 1})
 	m := lineRE.FindStringSubmatch(out)
 	if m == nil {
@@ -61,7 +62,7 @@ func TestBenchKeepalived(t *testing.T) {
 	if err != nil {
 		t.Skip("keepalived not installed")
 	}
-	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []variant{variantKill},
+	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []pairbench.Variant{pairbench.Kill},
 		only: "keepalived", keepalived: bin, misses: 3, seed: 1, footprint: time.Second})
 	m := lineRE.FindStringSubmatch(out)
 	if m == nil {

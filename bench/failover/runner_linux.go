@@ -7,40 +7,31 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab"
-)
-
-// variant is how the active node fails.
-type variant string
-
-const (
-	variantKill     variant = "kill"     // SIGKILL the active daemon
-	variantLinkDown variant = "linkdown" // set every link of the active node down
 )
 
 // driver runs one HA daemon (baton or keepalived) on both appliances of a
 // pair and knows how to fail, observe and restore it.
 type driver interface {
-	name() string
-	start(node int) error
-	// settled reports the active node when the pair is settled right now:
+	Name() string
+	Start(node int) error
+	// Settled reports the active node when the pair is settled right now:
 	// both daemons up, exactly one active, the other standing by. When it
 	// is not, the string says why.
-	settled() (active int, ok bool, why string)
-	// stableFor is how long settled must hold before a failure.
-	stableFor() time.Duration
-	// arm starts watching the standby before a failure.
-	arm(standby int, stop <-chan struct{}) (*watch, error)
-	fail(node int, v variant) error
-	restore(node int, v variant) error
-	// pids are the node's daemon processes (for CPU and memory).
-	pids(node int) ([]int, error)
-	// logTail returns the end of the node's daemon log for error reports.
-	logTail(node int) string
+	Settled() (active int, ok bool, why string)
+	// StableFor is how long Settled must hold before a failure.
+	StableFor() time.Duration
+	// Arm starts watching the standby before a failure.
+	Arm(standby int, stop <-chan struct{}) (*watch, error)
+	Fail(node int, v pairbench.Variant) error
+	Restore(node int, v pairbench.Variant) error
+	// PIDs are the node's daemon processes (for CPU and memory).
+	PIDs(node int) ([]int, error)
+	// LogTail returns the end of the node's daemon log for error reports.
+	LogTail(node int) string
 }
 
 // watch observes a takeover on the standby.
@@ -49,52 +40,7 @@ type watch struct {
 	// active, with the time it recorded.
 	role func() (time.Time, bool, error)
 	// serving delivers measure (b): the standby serving (probe 200 / VIP).
-	serving <-chan observation
-}
-
-// env is one daemon's run in one lab: the pair, a directory, the interval.
-type env struct {
-	pair     *lab.Pair
-	dir      string
-	interval time.Duration
-	misses   int
-}
-
-func newEnv(interval time.Duration, misses int) (*env, error) {
-	p, err := lab.NewPair(lab.RandomPrefix(), nil)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "baton-bench-")
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("creating bench directory: %w", err), p.Close())
-	}
-	return &env{pair: p, dir: dir, interval: interval, misses: misses}, nil
-}
-
-func (e *env) close(keep bool) error {
-	err := e.pair.Close()
-	if !keep {
-		err = errors.Join(err, os.RemoveAll(e.dir))
-	}
-	return err
-}
-
-func (e *env) nodeDir(i int) string { return filepath.Join(e.dir, lab.ApplianceName(i)) }
-
-// setLinks sets every link of appliance i up or down.
-func (e *env) setLinks(i int, up bool) error {
-	h := e.pair.Appliances()[i]
-	links, err := h.Links()
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		if err := h.SetLink(l, up); err != nil {
-			return err
-		}
-	}
-	return nil
+	serving <-chan pairbench.Observation
 }
 
 // trial is one measured failure.
@@ -102,35 +48,15 @@ type trial struct {
 	role, serving time.Duration
 }
 
-// settle waits until d reports the same active node for d.stableFor().
+// settle waits until d reports the same active node for d.StableFor().
 func settle(ctx context.Context, d driver, limit time.Duration) (int, error) {
-	deadline := time.Now().Add(limit)
-	cur, since := -1, time.Time{}
-	why := ""
-	for {
-		a, ok, w := d.settled()
-		if !ok {
-			a, why = -1, w
-		}
-		if a != cur {
-			cur, since = a, time.Now()
-		}
-		if cur >= 0 && time.Since(since) >= d.stableFor() {
-			return cur, nil
-		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("%s did not settle within %v: %s", d.name(), limit, why)
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return -1, err
-		}
-	}
+	return pairbench.Settle(ctx, d.Name(), d.Settled, d.StableFor(), limit)
 }
 
 // runFailures fails the active node n times and measures each takeover.
-func runFailures(ctx context.Context, d driver, e *env, v variant, n int, rng *rand.Rand, progress io.Writer) ([]trial, error) {
-	settleLimit := 30*time.Second + 20*e.interval
-	takeoverLimit := 5*time.Second + time.Duration(4*e.misses)*e.interval
+func runFailures(ctx context.Context, d driver, e *pairbench.Env, v pairbench.Variant, n int, rng *rand.Rand, progress io.Writer) ([]trial, error) {
+	settleLimit := 30*time.Second + 20*e.Interval
+	takeoverLimit := 5*time.Second + time.Duration(4*e.Misses)*e.Interval
 	var out []trial
 	failures := 0
 	for i := 0; i < n; i++ {
@@ -140,36 +66,36 @@ func runFailures(ctx context.Context, d driver, e *env, v variant, n int, rng *r
 		}
 		standby := 1 - active
 		// Random phase of the heartbeat timer.
-		if err := sleepCtx(ctx, time.Duration(rng.Float64()*float64(e.interval))); err != nil {
+		if err := pairbench.SleepCtx(ctx, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
 			return out, err
 		}
 		stop := make(chan struct{})
-		w, err := d.arm(standby, stop)
+		w, err := d.Arm(standby, stop)
 		if err != nil {
 			close(stop)
 			return out, err
 		}
 		t0 := time.Now()
-		if err := d.fail(active, v); err != nil {
+		if err := d.Fail(active, v); err != nil {
 			close(stop)
 			return out, err
 		}
 		tr, err := waitTakeover(ctx, w, t0, takeoverLimit)
 		close(stop)
-		if rerr := d.restore(active, v); rerr != nil {
+		if rerr := d.Restore(active, v); rerr != nil {
 			return out, errors.Join(err, rerr)
 		}
 		if err != nil {
 			failures++
-			fmt.Fprintf(progress, "  %s %v %s #%d: %v\n%s", d.name(), e.interval, v, i+1, err, d.logTail(standby))
+			fmt.Fprintf(progress, "  %s %v %s #%d: %v\n%s", d.Name(), e.Interval, v, i+1, err, d.LogTail(standby))
 			if failures >= 3 {
-				return out, fmt.Errorf("%s %s: %d takeovers failed", d.name(), v, failures)
+				return out, fmt.Errorf("%s %s: %d takeovers failed", d.Name(), v, failures)
 			}
 			i--
 			continue
 		}
 		fmt.Fprintf(progress, "  %s %v %s #%d: %s -> %s role change %.1f ms, serving %.1f ms\n",
-			d.name(), e.interval, v, i+1, lab.ApplianceName(active), lab.ApplianceName(standby), ms(tr.role), ms(tr.serving))
+			d.Name(), e.Interval, v, i+1, lab.ApplianceName(active), lab.ApplianceName(standby), pairbench.Millis(tr.role), pairbench.Millis(tr.serving))
 		out = append(out, tr)
 	}
 	return out, nil
@@ -191,10 +117,10 @@ func waitTakeover(ctx context.Context, w *watch, t0 time.Time, limit time.Durati
 		case <-deadline.C:
 			return tr, fmt.Errorf("no takeover within %v (role change seen: %t, serving: %t)", limit, !roleAt.IsZero(), !servingAt.IsZero())
 		case o := <-serving:
-			if o.err != nil {
-				return tr, o.err
+			if o.Err != nil {
+				return tr, o.Err
 			}
-			servingAt, serving = o.at, nil
+			servingAt, serving = o.At, nil
 		case <-tick.C:
 			if roleAt.IsZero() {
 				at, ok, err := w.role()
@@ -218,7 +144,7 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB 
 		var sum uint64
 		var all []int
 		for i := range 2 {
-			pids, err := drv.pids(i)
+			pids, err := drv.PIDs(i)
 			if err != nil {
 				return 0, nil, err
 			}
@@ -242,7 +168,7 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB 
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := sleepCtx(ctx, d); err != nil {
+	if err := pairbench.SleepCtx(ctx, d); err != nil {
 		return 0, 0, err
 	}
 	c1, pids1, err := ticks()
@@ -268,35 +194,4 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB 
 	cpuPct = float64(c1-c0) / clkTck / wall * 100 / 2
 	rssMB = float64(rss) / (1 << 20) / 2
 	return cpuPct, rssMB, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// tail returns the last n lines of a file, indented, for error reports.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	out := ""
-	for _, l := range lines {
-		out += "      | " + l + "\n"
-	}
-	return out
 }

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/lab"
 )
@@ -19,31 +19,25 @@ import (
 // none either).
 const batonVIP = `vip:
   addresses:
-    - address: ` + vipCIDR + `
+    - address: ` + pairbench.VIPCIDR + `
       interface: eth0
   garp_count: 5
   garp_interval: 200ms
 `
 
-// baton runs `baton run` on both appliances with the lab's pair
-// configuration (paths front + hb, the peer channel on hb) plus the VIP.
+// baton is pairbench's baton pair with the vip: section added, plus what
+// the VIP benchmark reports of a takeover.
 type baton struct {
-	e     *env
-	bin   string
-	nodes [2]*lab.BatonNode
+	*pairbench.Baton
 	marks [2]int64
 }
 
 func newBaton(e *env, bin string) (*baton, error) {
-	opts := [2]lab.NodeOptions{
-		{Priority: 150, Interval: e.interval, Misses: e.misses},
-		{Priority: 100, Interval: e.interval, Misses: e.misses},
-	}
-	nodes, err := lab.SetupBatonNodes(e.pair, e.dir, opts)
+	base, err := pairbench.NewBaton(e.Env, bin)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range nodes {
+	for _, n := range base.Nodes {
 		f, err := os.OpenFile(n.Config, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			return nil, fmt.Errorf("adding the vip section to %s: %w", n.Config, err)
@@ -56,27 +50,21 @@ func newBaton(e *env, bin string) (*baton, error) {
 			return nil, fmt.Errorf("adding the vip section to %s: %w", n.Config, err)
 		}
 	}
-	return &baton{e: e, bin: bin, nodes: nodes}, nil
+	return &baton{Baton: base}, nil
 }
-
-func (b *baton) name() string { return "baton" }
-
-func (b *baton) stableFor() time.Duration { return time.Duration(b.e.misses+2) * b.e.interval }
-
-func (b *baton) start(i int) error { return b.nodes[i].Start(b.bin) }
 
 func (b *baton) status(i int) (api.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	return api.NewClient(filepath.Join(b.nodes[i].Dir, "baton.sock"), "").Status(ctx)
+	return api.NewClient(filepath.Join(b.Nodes[i].Dir, "baton.sock"), "").Status(ctx)
 }
 
-// settled: both daemons answer, one is ACTIVE and the other STANDBY, and
+// Settled: both daemons answer, one is ACTIVE and the other STANDBY, and
 // each sees every path to its peer up (so the peer channel is connected).
-func (b *baton) settled() (int, bool, string) {
+func (b *baton) Settled() (int, bool, string) {
 	var st [2]api.Status
 	for i := range 2 {
-		if !b.nodes[i].Running() {
+		if !b.Nodes[i].Running() {
 			return -1, false, lab.ApplianceName(i) + ": baton not running"
 		}
 		var err error
@@ -100,41 +88,12 @@ func (b *baton) settled() (int, bool, string) {
 	return -1, false, fmt.Sprintf("roles %s/%s", st[0].Role, st[1].Role)
 }
 
-func (b *baton) fail(i int, v variant) error {
-	switch v {
-	case variantKill:
-		return b.nodes[i].Proc.Signal(syscall.SIGKILL)
-	case variantLinkDown:
-		return b.e.setLinks(i, false)
-	}
-	return fmt.Errorf("unknown variant %q", v)
-}
+func (b *baton) Mark(i int) { b.marks[i] = fileSize(b.Nodes[i].LogPath) }
 
-// restore restarts a killed daemon (which removes the VIP its crash left
-// behind by itself) or sets the links up again.
-func (b *baton) restore(i int, v variant) error {
-	switch v {
-	case variantKill:
-		select {
-		case <-b.nodes[i].Proc.Done():
-		case <-time.After(5 * time.Second):
-			return fmt.Errorf("baton on %s did not die", lab.ApplianceName(i))
-		}
-		return b.start(i)
-	case variantLinkDown:
-		return b.e.setLinks(i, true)
-	}
-	return fmt.Errorf("unknown variant %q", v)
-}
-
-func (b *baton) logTail(i int) string { return tail(b.nodes[i].LogPath, 12) }
-
-func (b *baton) mark(i int) { b.marks[i] = fileSize(b.nodes[i].LogPath) }
-
-// detail reports when the node logged becoming ACTIVE and adding the VIP.
-func (b *baton) detail(i int, t0 time.Time) string {
+// Detail reports when the node logged becoming ACTIVE and adding the VIP.
+func (b *baton) Detail(i int, t0 time.Time) string {
 	var active, added time.Time
-	for _, line := range sinceMark(b.nodes[i].LogPath, b.marks[i]) {
+	for _, line := range sinceMark(b.Nodes[i].LogPath, b.marks[i]) {
 		var rec struct {
 			Time time.Time `json:"time"`
 			Msg  string    `json:"msg"`

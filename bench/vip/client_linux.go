@@ -5,28 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"sync"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
-
-// measuringThread locks the calling goroutine to its thread, enters ns and
-// tries to raise the thread to SCHED_FIFO 1 (failing that, it carries on at
-// normal priority), so that the daemons under test competing for the CPU do
-// not delay the client's timestamps. It never unlocks: the runtime throws
-// the thread away when the goroutine ends.
-func measuringThread(ns netns.NsHandle) error {
-	runtime.LockOSThread()
-	if err := netns.Set(ns); err != nil {
-		return fmt.Errorf("entering netns for measuring: %w", err)
-	}
-	_ = unix.SchedSetAttr(0, &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_FIFO, Priority: 1}, 0)
-	return nil
-}
 
 // client sends an echo request to the VIP every period from the client
 // namespace and records every reply with the time it arrived and the
@@ -48,7 +34,7 @@ func startClient(ns netns.NsHandle, dst netip.AddrPort, period time.Duration) (*
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if err := measuringThread(ns); err != nil {
+		if err := pairbench.MeasuringThread(ns); err != nil {
 			ready <- err
 			return
 		}
@@ -106,7 +92,7 @@ func (c *client) send(dst netip.AddrPort, period time.Duration) {
 
 func (c *client) receive(ns netns.NsHandle) {
 	defer c.wg.Done()
-	_ = measuringThread(ns)
+	_ = pairbench.MeasuringThread(ns)
 	buf := make([]byte, 64)
 	for {
 		n, _, err := unix.Recvfrom(c.fd, buf, 0)

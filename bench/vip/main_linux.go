@@ -20,30 +20,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab"
 )
 
-// Addresses and ports of the benchmark on the lab's front segment.
+// The client's echo port on the VIP (pairbench.VIPAddr) and how often it
+// sends a request.
 const (
-	vipAddr  = "10.100.1.100"
-	vipCIDR  = vipAddr + "/24"
 	echoPort = 7009
-	// period is how often the client sends a request to the VIP.
-	period = 5 * time.Millisecond
-)
-
-// variant is how the active node fails.
-type variant string
-
-const (
-	variantKill     variant = "kill"     // SIGKILL the active daemon
-	variantLinkDown variant = "linkdown" // set every link of the active node down
+	period   = 5 * time.Millisecond
 )
 
 type options struct {
 	n          int
 	interval   time.Duration
-	variants   []variant
+	variants   []pairbench.Variant
 	only       string
 	batonBin   string
 	keepalived string
@@ -77,13 +68,9 @@ func main() {
 }
 
 func (o *options) check(variants string) error {
-	for _, v := range strings.Split(variants, ",") {
-		switch vv := variant(strings.TrimSpace(v)); vv {
-		case variantKill, variantLinkDown:
-			o.variants = append(o.variants, vv)
-		default:
-			return fmt.Errorf("unknown variant %q (want kill or linkdown)", v)
-		}
+	var err error
+	if o.variants, err = pairbench.ParseVariants(variants); err != nil {
+		return err
 	}
 	if o.only != "both" && o.only != "baton" && o.only != "keepalived" {
 		return fmt.Errorf("-only=%q: want baton, keepalived or both", o.only)
@@ -97,7 +84,6 @@ func (o *options) check(variants string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it builds network namespaces")
 	}
-	var err error
 	if o.only != "keepalived" {
 		if o.batonBin, err = exec.LookPath(o.batonBin); err != nil {
 			return fmt.Errorf("baton binary: %w (build it with `make build`)", err)
@@ -125,7 +111,7 @@ func fatal(err error) {
 func run(ctx context.Context, o options, out, progress io.Writer) error {
 	rng := rand.New(rand.NewPCG(o.seed, o.seed>>1|1))
 	fmt.Fprintf(progress, "bench-vip: n=%d interval=%v seed=%d\n", o.n, o.interval, o.seed)
-	gaps := map[string]map[variant][]float64{}
+	gaps := map[string]map[pairbench.Variant][]float64{}
 	for _, name := range []string{"baton", "keepalived"} {
 		if o.only != "both" && o.only != name {
 			continue
@@ -137,14 +123,15 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		gaps[name] = g
 	}
 	for _, v := range o.variants {
-		get := func(name string, p float64) float64 { return percentile(gaps[name][v], p) }
+		get := func(name string, p float64) float64 { return pairbench.Percentile(gaps[name][v], p) }
 		tag := ""
-		if v != variantKill {
+		if v != pairbench.Kill {
 			tag = " variant=" + string(v)
 		}
 		bp50, kp50 := get("baton", 50), get("keepalived", 50)
 		fmt.Fprintf(out, "vip interval=%s%s baton_gap_p50_ms=%s baton_gap_p95_ms=%s keepalived_gap_p50_ms=%s keepalived_gap_p95_ms=%s ratio_p50=%s\n",
-			o.interval, tag, f1(bp50), f1(get("baton", 95)), f1(kp50), f1(get("keepalived", 95)), f2(bp50/kp50))
+			o.interval, tag, pairbench.Decimal1(bp50), pairbench.Decimal1(get("baton", 95)),
+			pairbench.Decimal1(kp50), pairbench.Decimal1(get("keepalived", 95)), pairbench.Decimal2(bp50/kp50))
 	}
 	return nil
 }
@@ -152,53 +139,48 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 // driver runs one HA daemon (baton or keepalived) holding the VIP on both
 // appliances of a pair, and knows how to fail and restore a node.
 type driver interface {
-	name() string
-	start(node int) error
-	// settled reports the active node when the daemons agree right now:
+	Name() string
+	Start(node int) error
+	// Settled reports the active node when the daemons agree right now:
 	// both up, one active, the other standing by. Otherwise it says why.
-	settled() (active int, ok bool, why string)
-	// stableFor is how long settled must hold before a failure.
-	stableFor() time.Duration
-	fail(node int, v variant) error
-	restore(node int, v variant) error
-	logTail(node int) string
-	// mark remembers where the node's records (log, notifications) end,
-	// and detail describes, relative to t0, what the node recorded since:
+	Settled() (active int, ok bool, why string)
+	// StableFor is how long Settled must hold before a failure.
+	StableFor() time.Duration
+	Fail(node int, v pairbench.Variant) error
+	Restore(node int, v pairbench.Variant) error
+	LogTail(node int) string
+	// Mark remembers where the node's records (log, notifications) end,
+	// and Detail describes, relative to t0, what the node recorded since:
 	// when it became active and, for baton, when it added the VIP.
-	mark(node int)
-	detail(node int, t0 time.Time) string
+	Mark(node int)
+	Detail(node int, t0 time.Time) string
 }
 
-// env is one daemon's run in one lab.
+// env is one daemon's run in one lab, with the echo responders on both
+// appliances and the client sending to the VIP.
 type env struct {
-	pair     *lab.Pair
-	dir      string
-	interval time.Duration
-	misses   int
-	client   *client
-	resp     [2]*responder
+	*pairbench.Env
+	client *client
+	resp   [2]*responder
 }
 
 func newEnv(interval time.Duration, misses int) (e *env, err error) {
-	p, err := lab.NewPair(lab.RandomPrefix(), nil)
+	pe, err := pairbench.NewEnv(interval, misses, "baton-bench-vip-")
 	if err != nil {
 		return nil, err
 	}
-	e = &env{pair: p, interval: interval, misses: misses}
+	e = &env{Env: pe}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, e.close(false))
 		}
 	}()
-	if e.dir, err = os.MkdirTemp("", "baton-bench-vip-"); err != nil {
-		return e, fmt.Errorf("creating bench directory: %w", err)
-	}
-	for i, h := range p.Appliances() {
+	for i, h := range pe.Pair.Appliances() {
 		if e.resp[i], err = startResponder(h, i, echoPort); err != nil {
 			return e, err
 		}
 	}
-	e.client, err = startClient(p.Client.NsHandle(), netip.AddrPortFrom(netip.MustParseAddr(vipAddr), echoPort), period)
+	e.client, err = startClient(pe.Pair.Client.NsHandle(), netip.AddrPortFrom(netip.MustParseAddr(pairbench.VIPAddr), echoPort), period)
 	return e, err
 }
 
@@ -211,61 +193,18 @@ func (e *env) close(keep bool) error {
 			r.Close()
 		}
 	}
-	err := e.pair.Close()
-	if !keep && e.dir != "" {
-		err = errors.Join(err, os.RemoveAll(e.dir))
-	}
-	return err
-}
-
-func (e *env) nodeDir(i int) string { return filepath.Join(e.dir, lab.ApplianceName(i)) }
-
-// setLinks sets every link of appliance i up or down.
-func (e *env) setLinks(i int, up bool) error {
-	h := e.pair.Appliances()[i]
-	links, err := h.Links()
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		if err := h.SetLink(l, up); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// holder returns the appliance holding the VIP, or why there is not
-// exactly one.
-func (e *env) holder() (int, string) {
-	holder := -1
-	for i, h := range e.pair.Appliances() {
-		has, err := h.HasAddr(vipAddr)
-		if err != nil {
-			return -1, err.Error()
-		}
-		if has {
-			if holder >= 0 {
-				return -1, "both nodes hold the VIP"
-			}
-			holder = i
-		}
-	}
-	if holder < 0 {
-		return -1, "no node holds the VIP"
-	}
-	return holder, ""
+	return e.Env.Close(keep)
 }
 
 // measure runs one daemon in a fresh lab: every variant, n failures each.
-func measure(ctx context.Context, o options, name string, rng *rand.Rand, progress io.Writer) (gaps map[variant][]float64, err error) {
+func measure(ctx context.Context, o options, name string, rng *rand.Rand, progress io.Writer) (gaps map[pairbench.Variant][]float64, err error) {
 	e, err := newEnv(o.interval, o.misses)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if o.keep {
-			fmt.Fprintf(progress, "  kept %s\n", e.dir)
+			fmt.Fprintf(progress, "  kept %s\n", e.Dir)
 		}
 		err = errors.Join(err, e.close(o.keep))
 	}()
@@ -279,63 +218,47 @@ func measure(ctx context.Context, o options, name string, rng *rand.Rand, progre
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "%s, interval %v, lab %s\n", name, o.interval, e.pair.Prefix)
-	// The preferred node first, so that the first election is not a race.
-	if err := d.start(0); err != nil {
+	fmt.Fprintf(progress, "%s, interval %v, lab %s\n", name, o.interval, e.Pair.Prefix)
+	if err := pairbench.StartBoth(ctx, d.Start); err != nil {
 		return nil, err
 	}
-	if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-		return nil, err
-	}
-	if err := d.start(1); err != nil {
-		return nil, err
-	}
-	gaps = map[variant][]float64{}
+	gaps = map[pairbench.Variant][]float64{}
 	for _, v := range o.variants {
 		g, err := runFailures(ctx, d, e, v, o.n, rng, progress)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w\n%s%s", v, err, d.logTail(0), d.logTail(1))
+			return nil, fmt.Errorf("%s: %w\n%s%s", v, err, d.LogTail(0), d.LogTail(1))
 		}
 		gaps[v] = g
-		fmt.Fprintf(progress, "  %s %s: gap p50 %s ms, p95 %s ms\n", name, v, f1(percentile(g, 50)), f1(percentile(g, 95)))
+		fmt.Fprintf(progress, "  %s %s: gap p50 %s ms, p95 %s ms\n", name, v,
+			pairbench.Decimal1(pairbench.Percentile(g, 50)), pairbench.Decimal1(pairbench.Percentile(g, 95)))
 	}
 	return gaps, nil
 }
 
 // settle waits until the daemons agree on an active node that holds the
-// VIP alone and answers the client, continuously for d.stableFor().
+// VIP alone and answers the client, continuously for d.StableFor().
 func settle(ctx context.Context, d driver, e *env, limit time.Duration) (int, error) {
-	deadline := time.Now().Add(limit)
-	cur, since, why := -1, time.Time{}, ""
-	for {
-		a, ok, w := d.settled()
+	settled := func() (int, bool, string) {
+		a, ok, why := d.Settled()
 		if !ok {
-			a, why = -1, w
-		} else if h, w := e.holder(); h != a {
-			a, why = -1, fmt.Sprintf("%s is active but: %s (holder %d)", lab.ApplianceName(a), w, h)
-		} else if last, ok := e.client.last(); !ok || last.from != a || time.Since(last.at) > 4*period+20*time.Millisecond {
-			a, why = -1, fmt.Sprintf("the client is not served by %s (last answer %+v)", lab.ApplianceName(h), last)
+			return -1, false, why
 		}
-		if a != cur {
-			cur, since = a, time.Now()
+		if h, w := e.VIPHolder(); h != a {
+			return -1, false, fmt.Sprintf("%s is active but: %s (holder %d)", lab.ApplianceName(a), w, h)
 		}
-		if cur >= 0 && time.Since(since) >= d.stableFor() {
-			return cur, nil
+		if last, ok := e.client.last(); !ok || last.from != a || time.Since(last.at) > 4*period+20*time.Millisecond {
+			return -1, false, fmt.Sprintf("the client is not served by %s (last answer %+v)", lab.ApplianceName(a), last)
 		}
-		if time.Now().After(deadline) {
-			return -1, fmt.Errorf("%s did not settle within %v: %s", d.name(), limit, why)
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return -1, err
-		}
+		return a, true, ""
 	}
+	return pairbench.Settle(ctx, d.Name(), settled, d.StableFor(), limit)
 }
 
 // runFailures fails the active node n times and measures the client's
 // interruption each time.
-func runFailures(ctx context.Context, d driver, e *env, v variant, n int, rng *rand.Rand, progress io.Writer) ([]float64, error) {
-	settleLimit := 30*time.Second + 20*e.interval
-	limit := 5*time.Second + time.Duration(4*e.misses)*e.interval
+func runFailures(ctx context.Context, d driver, e *env, v pairbench.Variant, n int, rng *rand.Rand, progress io.Writer) ([]float64, error) {
+	settleLimit := 30*time.Second + 20*e.Interval
+	limit := 5*time.Second + time.Duration(4*e.Misses)*e.Interval
 	var out []float64
 	failures := 0
 	for i := 0; i < n; i++ {
@@ -346,31 +269,31 @@ func runFailures(ctx context.Context, d driver, e *env, v variant, n int, rng *r
 		standby := 1 - active
 		e.client.trim(time.Now().Add(-time.Second))
 		// Random phase of the heartbeat / advert timer.
-		if err := sleepCtx(ctx, time.Duration(rng.Float64()*float64(e.interval))); err != nil {
+		if err := pairbench.SleepCtx(ctx, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
 			return out, err
 		}
-		d.mark(standby)
+		d.Mark(standby)
 		t0 := time.Now()
-		if err := d.fail(active, v); err != nil {
+		if err := d.Fail(active, v); err != nil {
 			return out, err
 		}
 		gap, err := waitServed(ctx, e.client, t0, standby, limit)
-		detail := d.detail(standby, t0) + oldAnswers(e.client.snapshot(), t0, active)
-		if rerr := d.restore(active, v); rerr != nil {
+		detail := d.Detail(standby, t0) + oldAnswers(e.client.snapshot(), t0, active)
+		if rerr := d.Restore(active, v); rerr != nil {
 			return out, errors.Join(err, rerr)
 		}
 		if err != nil {
 			failures++
-			fmt.Fprintf(progress, "  %s %s #%d: %v (%s)\n%s", d.name(), v, i+1, err, detail, d.logTail(standby))
+			fmt.Fprintf(progress, "  %s %s #%d: %v (%s)\n%s", d.Name(), v, i+1, err, detail, d.LogTail(standby))
 			if failures >= 3 {
-				return out, fmt.Errorf("%s %s: %d takeovers failed", d.name(), v, failures)
+				return out, fmt.Errorf("%s %s: %d takeovers failed", d.Name(), v, failures)
 			}
 			i--
 			continue
 		}
-		fmt.Fprintf(progress, "  %s %s #%d: %s -> %s gap %.1f ms (%s)\n", d.name(), v, i+1,
-			lab.ApplianceName(active), lab.ApplianceName(standby), ms(gap), detail)
-		out = append(out, ms(gap))
+		fmt.Fprintf(progress, "  %s %s #%d: %s -> %s gap %.1f ms (%s)\n", d.Name(), v, i+1,
+			lab.ApplianceName(active), lab.ApplianceName(standby), pairbench.Millis(gap), detail)
+		out = append(out, pairbench.Millis(gap))
 	}
 	return out, nil
 }
@@ -386,41 +309,10 @@ func waitServed(ctx context.Context, c *client, t0 time.Time, newNode int, limit
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("the client got no answer from %s within %v", lab.ApplianceName(newNode), limit)
 		}
-		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
+		if err := pairbench.SleepCtx(ctx, 5*time.Millisecond); err != nil {
 			return 0, err
 		}
 	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// tail returns the last n lines of a file, indented, for error reports.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	var out strings.Builder
-	for _, l := range lines {
-		out.WriteString("      | " + l + "\n")
-	}
-	return out.String()
 }
 
 // sinceMark reads what was appended to path after offset off, as lines.
@@ -454,7 +346,7 @@ func rel(t, t0 time.Time) string {
 	if t.IsZero() {
 		return "?"
 	}
-	return fmt.Sprintf("%+.1f ms", ms(t.Sub(t0)))
+	return fmt.Sprintf("%+.1f ms", pairbench.Millis(t.Sub(t0)))
 }
 
 // oldAnswers describes the answers the failed node still sent after t0

@@ -1,44 +1,6 @@
 package main
 
-import (
-	"math"
-	"slices"
-	"strconv"
-	"time"
-)
-
-// percentile returns the p-th percentile (0..100) of xs by linear
-// interpolation between closest ranks; NaN for no samples.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	rank := p / 100 * float64(len(s)-1)
-	lo := int(math.Floor(rank))
-	hi := min(lo+1, len(s)-1)
-	return s[lo] + (rank-float64(lo))*(s[hi]-s[lo])
-}
-
-// ms converts a duration to float milliseconds.
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// f1 formats a value with one decimal; NaN prints as NaN.
-func f1(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64)
-}
-
-// f2 formats a ratio with two decimals; NaN prints as NaN.
-func f2(v float64) string {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}
+import "time"
 
 // answer is one echo reply the client received: when, and which appliance
 // (0 = nva-a, 1 = nva-b) sent it.

@@ -1,28 +1,9 @@
 package main
 
 import (
-	"math"
 	"testing"
 	"time"
 )
-
-func TestPercentile(t *testing.T) {
-	xs := []float64{5, 1, 4, 2, 3}
-	for _, c := range []struct{ p, want float64 }{{0, 1}, {50, 3}, {100, 5}, {95, 4.8}, {25, 2}} {
-		if got := percentile(xs, c.p); math.Abs(got-c.want) > 1e-9 {
-			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
-		}
-	}
-	if !math.IsNaN(percentile(nil, 50)) {
-		t.Error("no samples must give NaN")
-	}
-	if got := percentile([]float64{7}, 95); got != 7 {
-		t.Errorf("one sample: %v", got)
-	}
-	if f1(math.NaN()) != "NaN" || f2(0.5) != "0.50" || f1(12.34) != "12.3" {
-		t.Error("formatting")
-	}
-}
 
 func TestInterruption(t *testing.T) {
 	t0 := time.Unix(1000, 0)

@@ -1,0 +1,44 @@
+package pairbench
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Percentile returns the p-th percentile (0..100) of xs by linear
+// interpolation between closest ranks; NaN for no samples. xs is not
+// modified.
+func Percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 1 {
+		return s[0]
+	}
+	rank := p / 100 * float64(len(s)-1)
+	lo := int(math.Floor(rank))
+	hi := min(lo+1, len(s)-1)
+	return s[lo] + (rank-float64(lo))*(s[hi]-s[lo])
+}
+
+// Millis converts a duration to float milliseconds.
+func Millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Decimal1 formats a value with one decimal; NaN and infinities print as
+// NaN.
+func Decimal1(v float64) string { return fixed(v, 1) }
+
+// Decimal2 formats a ratio with two decimals; NaN and infinities print as
+// NaN.
+func Decimal2(v float64) string { return fixed(v, 2) }
+
+func fixed(v float64, prec int) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions clean
+.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
 
 all: build
 
@@ -57,6 +57,12 @@ bench-routes: build
 bench-sessions: build
 	./scripts/deps.sh bench-sessions
 	$(GO) run ./bench/sessions -baton $(CURDIR)/$(BIN)
+
+# The full partition suite (200 trials per witness; Azure fewer: its
+# shortest lease is 15 s). make test runs a reduced one.
+test-partition: build
+	./scripts/deps.sh test
+	$(GO) run ./bench/partition -baton $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin

@@ -18,6 +18,7 @@ test)
 	need conntrack conntrack
 	need vtysh frr
 	need bird bird2
+	need etcd etcd-server
 	;;
 bench-sessions)
 	need ip iproute2

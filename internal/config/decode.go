@@ -212,6 +212,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Slice:
 		d.decodeSlice(n, v, path)
 	case reflect.Map:
+		if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+			v.SetZero() // {} and an absent map mean the same: no entries
+			return
+		}
 		d.decodeMap(n, v, path)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {

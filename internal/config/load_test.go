@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -152,7 +153,9 @@ func TestExamplePairsMirror(t *testing.T) {
 					t.Errorf("path %d named %q and %q", i, a.Peer.Paths[i].Name, b.Peer.Paths[i].Name)
 				}
 			}
-			if a.Probe.Listen != b.Probe.Listen || a.Probe.Mode != b.Probe.Mode {
+			_, pa, _ := net.SplitHostPort(a.Probe.Listen)
+			_, pb, _ := net.SplitHostPort(b.Probe.Listen)
+			if pa != pb || a.Probe.Mode != b.Probe.Mode { // the HA check port is the same on both
 				t.Errorf("probe differs: %s %s vs %s %s", a.Probe.Mode, a.Probe.Listen, b.Probe.Mode, b.Probe.Listen)
 			}
 			if a.Heartbeat.Interval != b.Heartbeat.Interval || a.Node.Preempt != b.Node.Preempt {

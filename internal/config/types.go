@@ -59,7 +59,8 @@ type Heartbeat struct {
 	Interval     time.Duration `yaml:"interval"`      // >= 50ms, default 1s
 	Misses       int           `yaml:"misses"`        // >= 1, default 3: a path is down after Misses*Interval of silence
 	Listen       string        `yaml:"listen"`        // UDP host:port, default ":5405"
-	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes)
+	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes); signs
+	KeyFiles     []string      `yaml:"key_files"`     // more keys accepted (not used to sign): key rotation
 	ReplayWindow int           `yaml:"replay_window"` // 64..4096, default 1024
 }
 

@@ -294,6 +294,9 @@ func (h *Heartbeat) validate(v *validator) {
 	v.atLeast("misses", h.Misses, 1)
 	v.listenAddr("listen", h.Listen)
 	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start
+	for i, f := range h.KeyFiles {
+		v.absPath(fmt.Sprintf("key_files[%d]", i), f)
+	}
 	v.intRange("replay_window", h.ReplayWindow, 64, 4096)
 }
 

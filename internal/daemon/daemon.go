@@ -121,7 +121,9 @@ func New(opt Options) (*Daemon, error) {
 		notify: sdnotify.New(opt.Environ),
 	}
 
-	keys, err := heartbeat.LoadKeys(cfg.Heartbeat.KeyFile)
+	// The first key signs; every key verifies, so that a new key can be
+	// rolled out to both nodes before either signs with it.
+	keys, err := heartbeat.LoadKeys(append([]string{cfg.Heartbeat.KeyFile}, cfg.Heartbeat.KeyFiles...)...)
 	if err != nil {
 		return nil, fmt.Errorf("loading heartbeat key (heartbeat.key_file): %w", err)
 	}
@@ -478,14 +480,39 @@ func (d *Daemon) onLease(ev witness.Event) []role.Transition {
 		if !d.machine.Snapshot().Lease {
 			d.log.Info("witness lease acquired", "token", e.Token, "must_leave_by", e.MustLeaveBy)
 		}
-		return d.machine.LeaseAcquired(now, e.Token)
+		trs := d.clearWitnessFault(now)
+		return append(trs, d.machine.LeaseAcquired(now, e.Token)...)
 	case witness.Lost:
 		d.log.Warn("witness lease lost", "token", e.Token, "reason", e.Reason)
-		return d.machine.LeaseLost(now)
+		trs := d.machine.LeaseLost(now)
+		if e.Reason == witnessDeadline {
+			// This node cannot reach the witness. Were it to stay a healthy
+			// standby that ranks first, the peer would defer to it and
+			// nobody would hold the role: stand aside (FAULT) for one lease
+			// time so that the peer takes the lease once it expires.
+			d.actionFaults["witness"] = actionFault{action: "witness", err: "witness unreachable: " + e.Reason,
+				until: now.Add(d.cfg.Witness.LeaseTTL())}
+			trs = append(trs, d.machine.SetHealth(now, d.health())...)
+		}
+		return trs
 	case witness.Held:
 		d.log.Info("witness lease held by another node", "holder", e.Holder, "token", e.Token)
+		return d.clearWitnessFault(now)
 	}
 	return nil
+}
+
+// witnessDeadline is the keeper's reason when a renewal did not succeed in
+// time (the witness is unreachable or too slow).
+const witnessDeadline = "renew deadline passed"
+
+// clearWitnessFault ends a witness-unreachable fault: the witness answers.
+func (d *Daemon) clearWitnessFault(now time.Time) []role.Transition {
+	if _, ok := d.actionFaults["witness"]; !ok {
+		return nil
+	}
+	delete(d.actionFaults, "witness")
+	return d.machine.SetHealth(now, d.health())
 }
 
 // health combines the checks' verdict with the actions' faults.

@@ -1,0 +1,132 @@
+package partition
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/lab"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// record builds samples every 10ms from a compact script: one character
+// per tick, 'a' nva-a alone answers 200, 'b' nva-b alone, '2' both, '.'
+// neither.
+func record(script string) []Sample {
+	var out []Sample
+	for i, ch := range script {
+		s := Sample{At: t0.Add(time.Duration(i) * 10 * time.Millisecond), Code: [2]int{503, 503}}
+		switch ch {
+		case 'a':
+			s.Code[0] = 200
+		case 'b':
+			s.Code[1] = 200
+		case '2':
+			s.Code = [2]int{200, 200}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func ms(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+
+func TestCheckWitnessCountsDualActiveAndNoActive(t *testing.T) {
+	// 30 ticks of a, 10 of nobody, 2 dual, then b for 40 ticks.
+	samples := record(strings.Repeat("a", 30) + strings.Repeat(".", 10) + "22" + strings.Repeat("b", 40))
+	trials := []Trial{{N: 0, Fault: Fault{Kind: Kill}, Node: 0, Start: ms(100), Heal: ms(350), Down: ms(100)}}
+	r := Check(samples, trials, [2][]lab.RoleChange{}, Limits{Witness: true, TTL: 2 * time.Second, Interval: 100 * time.Millisecond})
+	if r.DualActiveSamples != 2 {
+		t.Errorf("dual-active samples %d, want 2", r.DualActiveSamples)
+	}
+	if len(r.NoActive) != 1 || r.NoActive[0] != 100*time.Millisecond {
+		t.Errorf("no-active windows %v, want one of 100ms", r.NoActive)
+	}
+	if r.OK() {
+		t.Errorf("a dual-active sample with a witness must be a violation")
+	}
+	if got := r.Convergence[0]; got != 70*time.Millisecond {
+		t.Errorf("convergence %v, want 70ms (b alone from 420ms, heal at 350ms)", got)
+	}
+}
+
+func TestCheckNoActiveLimit(t *testing.T) {
+	samples := record(strings.Repeat("a", 10) + strings.Repeat(".", 240) + strings.Repeat("b", 40))
+	trials := []Trial{{Fault: Fault{Kind: Kill}, Start: ms(50), Heal: ms(2000)}}
+	lim := Limits{Witness: true, TTL: 2 * time.Second, Interval: 100 * time.Millisecond}
+	r := Check(samples, trials, [2][]lab.RoleChange{}, lim)
+	if r.P95 != 2400*time.Millisecond || r.OK() {
+		t.Fatalf("p95 %v ok=%v: want 2.4s and a violation (limit %v)", r.P95, r.OK(), lim.NoActiveLimit())
+	}
+	lim.TTL = 3 * time.Second
+	if r := Check(samples, trials, [2][]lab.RoleChange{}, lim); !r.OK() {
+		t.Fatalf("2.4s within a 3s lease must pass: %v", r.Violations)
+	}
+}
+
+func TestCheckWithoutWitnessDualActiveMustEndAfterHeal(t *testing.T) {
+	// Partition from 100ms to 500ms: both active inside is expected.
+	trials := []Trial{{Fault: Fault{Kind: CutNodes}, Start: ms(100), Heal: ms(500)}}
+	lim := Limits{Interval: 100 * time.Millisecond}
+	quick := record(strings.Repeat("a", 20) + strings.Repeat("2", 38) + strings.Repeat("b", 40)) // last dual at 570ms
+	r := Check(quick, trials, [2][]lab.RoleChange{}, lim)
+	if !r.OK() || len(r.DualAfterHeal) != 1 || r.DualAfterHeal[0] != 70*time.Millisecond {
+		t.Fatalf("window ending 70ms after the heal: ok=%v after=%v violations=%v", r.OK(), r.DualAfterHeal, r.Violations)
+	}
+	slow := record(strings.Repeat("a", 20) + strings.Repeat("2", 70) + strings.Repeat("b", 40)) // last dual at 890ms
+	if r := Check(slow, trials, [2][]lab.RoleChange{}, lim); r.OK() {
+		t.Fatalf("a window ending 390ms after the heal must be a violation")
+	}
+}
+
+func TestCheckLogOverlaps(t *testing.T) {
+	samples := record(strings.Repeat("a", 100))
+	lim := Limits{Witness: true, TTL: 2 * time.Second, Interval: 100 * time.Millisecond}
+	logs := [2][]lab.RoleChange{
+		{{Time: ms(0), To: "ACTIVE"}, {Time: ms(600), To: "STANDBY"}},
+		{{Time: ms(500), To: "ACTIVE"}},
+	}
+	trials := []Trial{{Fault: Fault{Kind: Isolate}, Start: ms(100), Heal: ms(800)}}
+	r := Check(samples, trials, logs, lim)
+	if len(r.LogOverlaps) != 1 || r.OK() {
+		t.Fatalf("overlap 500..600ms must be found: %v", r.LogOverlaps)
+	}
+	// The same logs when nva-a was killed at 400ms: its ACTIVE ends there.
+	trials = []Trial{{Fault: Fault{Kind: Kill}, Node: 0, Start: ms(400), Down: ms(400), Heal: ms(800)}}
+	if r := Check(samples, trials, logs, lim); len(r.LogOverlaps) != 0 {
+		t.Fatalf("a killed node's stale ACTIVE counted: %v", r.LogOverlaps)
+	}
+}
+
+func TestScheduleIsSeededAndCoversEveryKind(t *testing.T) {
+	a := Schedule(42, 12, ScheduleOptions{Witness: true})
+	b := Schedule(42, 12, ScheduleOptions{Witness: true})
+	if len(a) != 12 {
+		t.Fatalf("got %d faults", len(a))
+	}
+	seen := map[Kind]bool{}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different schedule at %d: %v vs %v", i, a[i], b[i])
+		}
+		if i < 5 {
+			seen[a[i].Kind] = true
+		}
+		if a[i].Dur < 500*time.Millisecond || (a[i].Kind == Freeze && a[i].Dur > 10*time.Second) ||
+			(a[i].Kind != Freeze && a[i].Dur > 3*time.Second) {
+			t.Errorf("fault %d out of range: %v", i, a[i])
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("the first round must hold every kind once: %v", seen)
+	}
+	if c := Schedule(43, 12, ScheduleOptions{Witness: true}); c[0] == a[0] && c[1] == a[1] && c[2] == a[2] {
+		t.Errorf("different seeds gave the same schedule")
+	}
+	for _, f := range Schedule(1, 20, ScheduleOptions{}) {
+		if f.Kind == CutWitness {
+			t.Fatalf("witness cuts scheduled without a witness")
+		}
+	}
+}

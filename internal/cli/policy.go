@@ -33,7 +33,7 @@ func cmdPolicy(e env, args []string) int {
 				*region = cfg.Addresses.AWS.Region
 			}
 		}
-		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account})
+		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account, Fencing: cfg.Witness != nil})
 	case "azure":
 		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name})
 	default:

@@ -23,6 +23,7 @@ type AWSOptions struct {
 	Partition string // default "aws"
 	Region    string
 	Account   string
+	Fencing   bool // a witness is configured: route writes are fenced by a tag
 }
 
 // Statement is one IAM policy statement.
@@ -86,6 +87,13 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 			}
 		}
 		stmts = append(stmts, st)
+		if o.Fencing {
+			// With a witness each write records its fencing token in a
+			// tag of the table; allow that tag and nothing else.
+			fence := Statement{Sid: "BatonFencing", Effect: "Allow", Action: []string{"ec2:CreateTags"}, Resource: st.Resource,
+				Condition: map[string]map[string]string{"ForAllValues:StringEquals": {"aws:TagKeys": routes.FenceTag}}}
+			stmts = append(stmts, fence)
+		}
 	}
 	if a != nil && a.AWS != nil {
 		c := a.AWS

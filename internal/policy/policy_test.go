@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/batonha/baton/internal/action/addresses"
@@ -107,5 +108,25 @@ func TestAzureRoles(t *testing.T) {
 	}
 	if _, err := Azure(&routes.Config{Cloud: "azure", Azure: &routes.Azure{SubscriptionID: sub, TableIDs: []string{"/bad"}}}, nil, AzureOptions{}); err == nil {
 		t.Error("bad table ID accepted")
+	}
+}
+
+func TestAWSFencingTagPermission(t *testing.T) {
+	r := &routes.Config{Cloud: "aws", AWS: &routes.AWS{Region: "eu-west-1", TableIDs: []string{"rtb-0a0a0a0a0a0a0a0a1"}, LocalENI: "eni-0a0a0a0a0a0a0a0a1"}}
+	without, err := AWS(r, nil, AWSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := AWS(r, nil, AWSOptions{Fencing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(without), "ec2:CreateTags") {
+		t.Fatal("CreateTags granted without a witness")
+	}
+	for _, want := range []string{"ec2:CreateTags", `"aws:TagKeys": "baton:fencing-token"`, "route-table/rtb-0a0a0a0a0a0a0a0a1"} {
+		if !strings.Contains(string(with), want) {
+			t.Errorf("fencing policy lacks %s:\n%s", want, with)
+		}
 	}
 }

@@ -157,8 +157,14 @@ func (a *Action) Name() string { return "routes" }
 // with peer targets, every route that points at the peer. Tables change
 // concurrently; one failing table does not stop the others, and the error
 // names every table that did not converge.
+//
+// With a witness (t.Token > 0) the writes are fenced: a table last written
+// under a higher token belongs to a newer active node, and this node is
+// refused (a fault that demotes it) instead of overwriting it.
 func (a *Action) Activate(ctx context.Context, t action.Takeover) error {
-	return a.sync(ctx, false, "term", t.Term, "reason", t.Reason)
+	return a.fenced(ctx, t, func() error {
+		return a.sync(ctx, false, "term", t.Term, "reason", t.Reason)
+	})
 }
 
 // Deactivate changes no route: the node taking over pulls the routes, and

@@ -441,3 +441,30 @@ func (f *Fake) AssociateAddress(ctx context.Context, in *ec2.AssociateAddressInp
 	a.AssociationId = awssdk.String("eipassoc-" + *a.AllocationId)
 	return &ec2.AssociateAddressOutput{AssociationId: a.AssociationId}, nil
 }
+
+// CreateTags sets tags on route tables (the only resources baton tags).
+func (f *Fake) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	if err := f.begin("CreateTags", in); err != nil {
+		return nil, err
+	}
+	defer f.mu.Unlock()
+	for _, id := range in.Resources {
+		rt, ok := f.tables[id]
+		if !ok {
+			return nil, APIError("InvalidRouteTableID.NotFound", "The routeTable ID '"+id+"' does not exist")
+		}
+		for _, t := range in.Tags {
+			replaced := false
+			for i := range rt.Tags {
+				if awssdk.ToString(rt.Tags[i].Key) == awssdk.ToString(t.Key) {
+					rt.Tags[i].Value = t.Value
+					replaced = true
+				}
+			}
+			if !replaced {
+				rt.Tags = append(rt.Tags, types.Tag{Key: t.Key, Value: t.Value})
+			}
+		}
+	}
+	return &ec2.CreateTagsOutput{}, nil
+}

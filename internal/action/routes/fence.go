@@ -1,0 +1,90 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/batonha/baton/internal/action"
+	provider "github.com/batonha/baton/internal/provider/aws"
+)
+
+// FenceTag is the route-table tag that records the fencing token of the
+// last node that wrote the table's routes (witness mode).
+const FenceTag = "baton:fencing-token"
+
+// ErrStale is returned when a newer active node (a higher fencing token)
+// has written the table: this node must not overwrite it.
+var ErrStale = errors.New("a newer active node owns these routes")
+
+// fencer is implemented by backends that can fence writes by token.
+type fencer interface {
+	// checkFence fails with ErrStale when a table records a token higher
+	// than token.
+	checkFence(ctx context.Context, tables []string, token uint64) error
+	// recordFence records token on the tables.
+	recordFence(ctx context.Context, tables []string, token uint64) error
+}
+
+// fenced runs write between a check and a record of the fencing token when
+// the takeover carries one and the backend supports it. A stale writer gets
+// a fault, which demotes it.
+func (a *Action) fenced(ctx context.Context, t action.Takeover, write func() error) error {
+	f, ok := a.b.(fencer)
+	if !ok || t.Token == 0 {
+		return write()
+	}
+	tables, err := a.tables(ctx)
+	if err != nil {
+		return err
+	}
+	if err := f.checkFence(ctx, tables, t.Token); err != nil {
+		if errors.Is(err, ErrStale) {
+			return action.Fault(err)
+		}
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	return f.recordFence(ctx, tables, t.Token)
+}
+
+func (b *awsBackend) checkFence(ctx context.Context, tables []string, token uint64) error {
+	out, err := b.api.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: tables})
+	if err != nil {
+		return describeErr("reading the fencing tags of the route tables", err)
+	}
+	for _, rt := range out.RouteTables {
+		for _, tag := range rt.Tags {
+			if awssdk.ToString(tag.Key) != FenceTag {
+				continue
+			}
+			have, err := strconv.ParseUint(awssdk.ToString(tag.Value), 10, 64)
+			if err == nil && have > token {
+				return fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w",
+					awssdk.ToString(rt.RouteTableId), have, token, ErrStale)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *awsBackend) recordFence(ctx context.Context, tables []string, token uint64) error {
+	_, err := b.api.CreateTags(ctx, &ec2.CreateTagsInput{
+		Resources: tables,
+		Tags:      []types.Tag{{Key: awssdk.String(FenceTag), Value: awssdk.String(strconv.FormatUint(token, 10))}},
+	})
+	if err != nil {
+		if provider.IsDenied(err) {
+			return fmt.Errorf("recording fencing token %d on %v: missing IAM permission ec2:CreateTags: %w", token, tables, err)
+		}
+		return fmt.Errorf("recording fencing token %d on %v: %w", token, tables, err)
+	}
+	return nil
+}

@@ -14,7 +14,8 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	// EventMessage: a valid message was received; Info holds what the peer advertises.
+	// EventMessage: a valid message advertised a peer state that differs from the
+	// last one delivered (repeats are not events); Info holds it.
 	EventMessage EventKind = iota + 1
 	// EventPeerAlive: the first path came up.
 	EventPeerAlive

@@ -166,6 +166,9 @@ type Monitor struct {
 	gone      bool
 	goneEpoch uint64
 	peer      *role.PeerInfo
+	// delivered is the peer state last handed out in an event: a message
+	// that repeats it is not an event (the consumer wakes only for news).
+	delivered *role.PeerInfo
 	lastHeard time.Time
 	replay    *replayWindow
 	drops     map[string]uint64
@@ -724,7 +727,10 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 		m.log.Info("peer alive", "path", p.name, "reason", "message received")
 		m.pushLocked(Event{Kind: EventPeerAlive, Path: p.name, Info: info, At: now})
 	}
-	m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, At: now})
+	if m.delivered == nil || *m.delivered != info {
+		m.delivered = &info
+		m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, At: now})
+	}
 	return true
 }
 
@@ -753,6 +759,7 @@ func (m *Monitor) goneLocked(epoch uint64, leaving bool, reason string) {
 	m.log.Info("peer gone", "reason", reason, "epoch", epoch)
 	if m.alive {
 		m.alive = false
+		m.delivered = nil
 		m.pushLocked(Event{Kind: EventPeerDead, Gone: true, Leaving: leaving, At: now})
 	}
 }
@@ -783,6 +790,7 @@ func (m *Monitor) deadIfAllDownLocked(now time.Time, reason string) {
 	}
 	m.alive = false
 	m.log.Warn("peer dead", "reason", reason)
+	m.delivered = nil
 	m.pushLocked(Event{Kind: EventPeerDead, At: now})
 }
 

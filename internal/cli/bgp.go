@@ -20,9 +20,8 @@ import (
 // bgp.peerings section: once (--once, optionally --dry-run) or as a
 // long-running mode with a poll interval and an optional webhook.
 //
-// Run it in one place (one appliance or a management host): it has no
-// leader election of its own yet, so two instances could write at once,
-// which the route server answers with 409 and the reconcilers retry.
+// With a witness configured it can run on every appliance: only the holder
+// of the peerings lease writes. Without one, run it in one place.
 func cmdPeerings(e env, args []string) int {
 	fs := newFlags(e, "peerings", "[--config FILE] [--once] [--dry-run] [--json]")
 	path := fs.String("config", defaultConfig, "configuration file")
@@ -66,7 +65,12 @@ func cmdPeerings(e env, args []string) int {
 		}
 		return exitOK
 	}
-	runner := peerings.NewRunner(rec, peerings.Single{}, pc.Interval, clock.Real{}, log)
+	leader, err := peeringsLeader(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %v\n", err)
+		return exitFailure
+	}
+	runner := peerings.NewRunner(rec, leader, pc.Interval, clock.Real{}, log)
 	runner.OnRound = func(plans []peerings.Plan, err error) {
 		for _, p := range plans {
 			if len(p.Done)+len(p.Unfit)+len(p.Draining) > 0 || p.Skipped != "" {

@@ -21,6 +21,15 @@
 //
 // When nobody is active (both starting, or the active failed a check), the
 // node that ranks first (priority, then name) becomes active.
+//
+// # With a witness
+//
+// A node may be ACTIVE only while it holds the witness lease: when the
+// rules above would make it active it asks for the lease (WantsLease) and
+// moves once LeaseAcquired says it holds it; LeaseLost makes an active node
+// step down (lease_lost). A switchover is then break-before-make: the
+// active steps down, releases the lease and advertises Yielding, and the
+// peer takes the role once it has acquired the lease.
 package role
 
 import (

@@ -35,7 +35,7 @@ func cmdPolicy(e env, args []string) int {
 		}
 		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account, Fencing: cfg.Witness != nil})
 	case "azure":
-		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name})
+		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name, Fencing: cfg.Witness != nil})
 	default:
 		fmt.Fprintln(e.stderr, "baton policy: --cloud must be aws or azure")
 		return exitUsage

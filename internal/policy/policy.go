@@ -122,8 +122,9 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 
 // AzureOptions name the role; Scopes overrides the derived assignable scopes.
 type AzureOptions struct {
-	Name   string // default "baton failover"
-	Scopes []string
+	Name    string // default "baton failover"
+	Scopes  []string
+	Fencing bool // a witness is configured: the fencing token is a route-table tag
 }
 
 // Role is an Azure custom role definition as `az role definition create`
@@ -161,6 +162,9 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 		acts["Microsoft.Network/routeTables/read"] = true
 		acts["Microsoft.Network/routeTables/routes/read"] = true // the SDK reads the route back after the update
 		acts["Microsoft.Network/routeTables/routes/write"] = true
+		if o.Fencing {
+			acts["Microsoft.Network/routeTables/write"] = true // UpdateTags: the fencing token
+		}
 		for _, id := range c.TableIDs {
 			if err := rg(id, "Microsoft.Network/routeTables"); err != nil {
 				return nil, fmt.Errorf("routes.azure.table_ids: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6/fake"
 
+	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/provider/azure"
 )
@@ -43,6 +44,8 @@ type azCloud struct {
 	// lroFail makes the long-running operation end in this error code.
 	lroFail func(table, route string) string
 	puts    int
+	// tagConflict makes UpdateTags answer 412 (the If-Match ETag is stale).
+	tagConflict bool
 }
 
 func newAzCloud() *azCloud {
@@ -59,7 +62,8 @@ func newAzCloud() *azCloud {
 }
 
 func (c *azCloud) add(rg, name string, tags map[string]string, routes [][3]string) {
-	rt := &armnetwork.RouteTable{ID: to.Ptr(tableID(rg, name)), Name: to.Ptr(name), Tags: map[string]*string{}, Properties: &armnetwork.RouteTablePropertiesFormat{}}
+	rt := &armnetwork.RouteTable{ID: to.Ptr(tableID(rg, name)), Name: to.Ptr(name), Tags: map[string]*string{},
+		Etag: to.Ptr(`W/"` + name + `"`), Properties: &armnetwork.RouteTablePropertiesFormat{}}
 	for k, v := range tags {
 		rt.Tags[k] = to.Ptr(v)
 	}
@@ -120,6 +124,18 @@ func (c *azCloud) factory() *fake.ServerFactory {
 					return
 				}
 				resp.SetResponse(http.StatusOK, armnetwork.RouteTablesClientGetResponse{RouteTable: clone(rt)}, nil)
+				return
+			},
+			UpdateTags: func(ctx context.Context, rg, name string, params armnetwork.TagsObject, _ *armnetwork.RouteTablesClientUpdateTagsOptions) (resp azfake.Responder[armnetwork.RouteTablesClientUpdateTagsResponse], errResp azfake.ErrorResponder) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.tagConflict {
+					errResp.SetResponseError(http.StatusPreconditionFailed, "PreconditionFailed")
+					return
+				}
+				rt := c.tables[name]
+				rt.Tags = params.Tags
+				resp.SetResponse(http.StatusOK, armnetwork.RouteTablesClientUpdateTagsResponse{RouteTable: clone(rt)}, nil)
 				return
 			},
 			NewListAllPager: func(_ *armnetwork.RouteTablesClientListAllOptions) (resp azfake.PagerResponder[armnetwork.RouteTablesClientListAllResponse]) {
@@ -187,11 +203,15 @@ type headerTransport struct {
 	retryAfter string
 	mu         sync.Mutex
 	requests   int
+	ifMatch    []string // If-Match headers sent
 }
 
 func (h *headerTransport) Do(req *http.Request) (*http.Response, error) {
 	h.mu.Lock()
 	h.requests++
+	if v := req.Header.Get("If-Match"); v != "" {
+		h.ifMatch = append(h.ifMatch, v)
+	}
 	h.mu.Unlock()
 	resp, err := h.next.Do(req)
 	// The fake transport returns failures as *azcore.ResponseError with a
@@ -407,5 +427,42 @@ func TestAzureResourceIDParse(t *testing.T) {
 	}
 	if _, err := azure.ParseID(tableID("rg1", "rt-a"), "Microsoft.Network/networkInterfaces"); err == nil {
 		t.Error("wrong resource type accepted")
+	}
+}
+
+func TestAzureFencedWrites(t *testing.T) {
+	fk := clock.NewFake(epoch)
+	c := newAzCloud()
+	// nva-b took over under token 7.
+	b, _ := newAzure(t, azCfg(t.TempDir(), func(a *Azure) { a.LocalIP, a.PeerIP = azPeer, azLocal }), c, fk, "")
+	if err := drive(t, fk, func() error { return b.Activate(context.Background(), action.Takeover{Term: 3, Token: 7}) }); err != nil {
+		t.Fatalf("newer active: %v", err)
+	}
+	if got := *c.tables["rt-a"].Tags[AzureFenceTag]; got != "7" {
+		t.Fatalf("fencing tag %q, want 7", got)
+	}
+	a, tr := newAzure(t, azCfg(t.TempDir(), nil), c, fk, "")
+	err := drive(t, fk, func() error { return a.Activate(context.Background(), action.Takeover{Term: 2, Token: 5}) })
+	if !errors.Is(err, ErrStale) || !errors.Is(err, action.ErrFault) {
+		t.Fatalf("stale writer: got %v", err)
+	}
+	if got := c.hop("rt-a", "0.0.0.0/0"); got != azPeer {
+		t.Fatalf("stale writer moved the route to %s", got)
+	}
+	// A newer active whose tag write loses the If-Match race is stale too.
+	c.tagConflict = true
+	err = drive(t, fk, func() error { return a.Activate(context.Background(), action.Takeover{Term: 4, Token: 8}) })
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("412 on the tag write: got %v", err)
+	}
+	if len(tr.ifMatch) == 0 || !strings.Contains(tr.ifMatch[0], "rt-") {
+		t.Fatalf("tag writes carry no If-Match ETag: %v", tr.ifMatch)
+	}
+	c.tagConflict = false
+	if err := drive(t, fk, func() error { return a.Activate(context.Background(), action.Takeover{Term: 5, Token: 9}) }); err != nil {
+		t.Fatalf("newer token refused: %v", err)
+	}
+	if got := c.hop("rt-a", "0.0.0.0/0"); got != azLocal {
+		t.Fatalf("route → %s, want %s", got, azLocal)
 	}
 }

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
 
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -12,6 +17,7 @@ import (
 
 	"github.com/batonha/baton/internal/action"
 	provider "github.com/batonha/baton/internal/provider/aws"
+	"github.com/batonha/baton/internal/provider/azure"
 )
 
 // FenceTag is the route-table tag that records the fencing token of the
@@ -87,4 +93,70 @@ func (b *awsBackend) recordFence(ctx context.Context, tables []string, token uin
 		return fmt.Errorf("recording fencing token %d on %v: %w", token, tables, err)
 	}
 	return nil
+}
+
+// AzureFenceTag is FenceTag on Azure (tag names may not hold ':').
+const AzureFenceTag = "baton-fencing-token"
+
+func (b *azureBackend) checkFence(ctx context.Context, tables []string, token uint64) error {
+	for _, table := range tables {
+		id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
+		if err != nil {
+			return err
+		}
+		resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
+		if err != nil {
+			return azErr(err, "Microsoft.Network/routeTables/read", "reading the fencing tag of "+table)
+		}
+		if have, ok := azureToken(resp.Tags); ok && have > token {
+			return fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w", table, have, token, ErrStale)
+		}
+	}
+	return nil
+}
+
+// recordFence writes the token tag with If-Match on the table's ETag as
+// read just before, so that a newer active recording its own token in
+// between wins and this node learns it is stale.
+func (b *azureBackend) recordFence(ctx context.Context, tables []string, token uint64) error {
+	for _, table := range tables {
+		id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
+		if err != nil {
+			return err
+		}
+		resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
+		if err != nil {
+			return azErr(err, "Microsoft.Network/routeTables/read", "reading route table "+table)
+		}
+		if have, ok := azureToken(resp.Tags); ok && have > token {
+			return action.Fault(fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w", table, have, token, ErrStale))
+		}
+		tags := map[string]*string{}
+		for k, v := range resp.Tags {
+			tags[k] = v
+		}
+		v := strconv.FormatUint(token, 10)
+		tags[AzureFenceTag] = &v
+		wctx := ctx
+		if resp.Etag != nil {
+			wctx = policy.WithHTTPHeader(ctx, http.Header{"If-Match": []string{*resp.Etag}})
+		}
+		if _, err := b.cl.RouteTables.UpdateTags(wctx, id.ResourceGroup, id.Name, armnetwork.TagsObject{Tags: tags}, nil); err != nil {
+			var re *azcore.ResponseError
+			if errors.As(err, &re) && re.StatusCode == http.StatusPreconditionFailed {
+				return action.Fault(fmt.Errorf("route table %s changed while recording fencing token %d: %w", table, token, ErrStale))
+			}
+			return azErr(err, "Microsoft.Network/routeTables/write", "recording fencing token on "+table)
+		}
+	}
+	return nil
+}
+
+func azureToken(tags map[string]*string) (uint64, bool) {
+	v, ok := tags[AzureFenceTag]
+	if !ok || v == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(*v, 10, 64)
+	return n, err == nil
 }

@@ -24,6 +24,7 @@ type RouteTablesAPI interface {
 	Get(ctx context.Context, resourceGroupName string, routeTableName string, options *armnetwork.RouteTablesClientGetOptions) (armnetwork.RouteTablesClientGetResponse, error)
 	NewListPager(resourceGroupName string, options *armnetwork.RouteTablesClientListOptions) *runtime.Pager[armnetwork.RouteTablesClientListResponse]
 	NewListAllPager(options *armnetwork.RouteTablesClientListAllOptions) *runtime.Pager[armnetwork.RouteTablesClientListAllResponse]
+	UpdateTags(ctx context.Context, resourceGroupName string, routeTableName string, parameters armnetwork.TagsObject, options *armnetwork.RouteTablesClientUpdateTagsOptions) (armnetwork.RouteTablesClientUpdateTagsResponse, error)
 }
 
 // RoutesAPI is the part of *armnetwork.RoutesClient baton uses.

@@ -29,7 +29,8 @@ type KeeperConfig struct {
 	// that is zero too.
 	StepDown time.Duration
 	// Retry is the wait after a failed or refused request before the
-	// next one. Zero means TTL/10, at least 50ms and at most 1s.
+	// next one. Zero means TTL/40, at least 25ms and at most 1s: a node
+	// waiting for an expired lease notices within that much.
 	Retry time.Duration
 	// Backend is the witness store.
 	Backend Backend
@@ -125,7 +126,7 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 			cfg.DriftMargin, cfg.StepDown, cfg.TTL)
 	}
 	if cfg.Retry == 0 {
-		cfg.Retry = min(max(cfg.TTL/10, 50*time.Millisecond), time.Second)
+		cfg.Retry = min(max(cfg.TTL/40, 25*time.Millisecond), time.Second)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}

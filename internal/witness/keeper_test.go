@@ -326,7 +326,7 @@ func TestNewKeeperChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.cfg.StepDown != time.Second || k.cfg.Retry != time.Second {
+	if k.cfg.StepDown != time.Second || k.cfg.Retry != 250*time.Millisecond {
 		t.Fatalf("defaults: step-down %v retry %v", k.cfg.StepDown, k.cfg.Retry)
 	}
 }

@@ -29,7 +29,6 @@ fuzz:
 
 demo: build
 	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
-	./scripts/deps.sh test >/dev/null
 	./$(BIN) lab demo
 
 lab-down: build

@@ -345,6 +345,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		goRun(func(c context.Context) { _ = d.checks.Run(c) })
 	}
 	var leaseEvents <-chan witness.Event
+	if d.keeper != nil && d.probe != nil {
+		// Answer as active only before the lease deadline: a node resuming
+		// from a freeze longer than its lease must not answer 200 in the
+		// moment before its keeper reports the lease lost.
+		d.probe.SetGuard(func() bool {
+			until, ok := d.keeper.MustLeaveBy()
+			return ok && d.clk.Now().Before(until)
+		})
+	}
 	if d.keeper != nil {
 		leaseEvents = d.keeper.Events()
 		goRun(func(c context.Context) {

@@ -64,7 +64,8 @@ type Responder struct {
 
 	mu         sync.Mutex
 	active     bool
-	state      string // word used in the body when not active
+	guard      func() bool // nil, or whether the node may still answer as active
+	state      string      // word used in the body when not active
 	cur        *listener
 	bindAddr   string // address to (re)bind: listen with port 0 resolved
 	closed     bool
@@ -344,6 +345,12 @@ func (r *Responder) serveTCP(l *listener) {
 			c.Close()
 			return
 		}
+		if r.guard != nil && !r.guard() {
+			r.recordLocked(c.RemoteAddr().String(), http.StatusServiceUnavailable)
+			r.mu.Unlock()
+			c.Close()
+			continue
+		}
 		l.conns[c] = struct{}{}
 		r.recordLocked(c.RemoteAddr().String(), http.StatusOK)
 		r.wg.Add(1)
@@ -364,11 +371,22 @@ func (r *Responder) holdTCP(l *listener, c net.Conn) {
 	r.mu.Unlock()
 }
 
+// SetGuard installs a check made on every probe while active: when it
+// says no, the probe is answered as not active. With a witness the daemon
+// passes "the lease deadline has not passed", so a node that resumes after
+// a freeze longer than its lease never answers 200 before it has stepped
+// down. guard must not block.
+func (r *Responder) SetGuard(guard func() bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.guard = guard
+}
+
 // ServeHTTP answers a probe: any method, any path.
 func (r *Responder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	code, word := http.StatusServiceUnavailable, r.state
-	if r.active {
+	if r.active && (r.guard == nil || r.guard()) {
 		code, word = http.StatusOK, "active"
 	}
 	r.recordLocked(req.RemoteAddr, code)

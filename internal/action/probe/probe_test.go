@@ -326,3 +326,20 @@ func TestNewRejects(t *testing.T) {
 		t.Errorf("defaults: %q %v %q", r.listen, r.unconnectedAfter, r.mode)
 	}
 }
+
+func TestGuardWithholdsActiveAnswer(t *testing.T) {
+	r, _ := newResponder(t, "http")
+	base := "http://" + r.Addr().String()
+	if err := r.Activate(context.Background(), action.Takeover{Term: 1}); err != nil {
+		t.Fatal(err)
+	}
+	leaseValid := true
+	r.SetGuard(func() bool { return leaseValid })
+	if code, _ := get(t, "GET", base+"/"); code != 200 {
+		t.Fatalf("guard says yes: got %d, want 200", code)
+	}
+	leaseValid = false // e.g. the process resumed after a freeze longer than its lease
+	if code, body := get(t, "GET", base+"/"); code != 503 {
+		t.Fatalf("guard says no: got %d %q, want 503", code, body)
+	}
+}

@@ -389,7 +389,10 @@ func TestCheckFailureSwitchoverMaintenance(t *testing.T) {
 		t.Fatalf("switchover to a node in maintenance must be refused: %v\n%s", err, out)
 	}
 	e.kill(0, syscall.SIGKILL)
-	time.Sleep(6 * interval) // let the standby notice the death; it must not act on it
+	e.eventually("the node in maintenance to see its peer dead", 5*time.Second, func() bool {
+		st, err := e.status(1)
+		return err == nil && !st.Peer.Alive
+	})
 	if r := e.role(1); r != "MAINTENANCE" {
 		t.Fatalf("node in maintenance became %s", r)
 	}

@@ -75,6 +75,7 @@ type Pipeline struct {
 	mu      sync.Mutex
 	want    desired
 	wake    chan struct{}
+	done    chan struct{} // closed and replaced each time a wish is applied
 	last    map[string]Result
 	runs    []Run
 	applied *desired
@@ -95,7 +96,7 @@ func NewPipeline(steps []Step, verifyEvery time.Duration, clk clock.Clock, log *
 	}
 	return &Pipeline{
 		steps: steps, clk: clk, log: log.With("component", "pipeline"), observe: observe,
-		every: verifyEvery, wake: make(chan struct{}, 1), last: map[string]Result{},
+		every: verifyEvery, wake: make(chan struct{}, 1), last: map[string]Result{}, done: make(chan struct{}),
 	}
 }
 
@@ -147,19 +148,25 @@ func (p *Pipeline) apply(ctx context.Context) {
 		}
 		if applied != nil && applied.active == want.active && applied.t.Term == want.t.Term {
 			p.mu.Lock()
-			p.applied = &want
+			p.markAppliedLocked(want)
 			p.mu.Unlock()
 			return
 		}
 		run := p.runAll(ctx, want)
 		p.mu.Lock()
-		p.applied = &want
+		p.markAppliedLocked(want)
 		p.runs = append(p.runs, run)
 		if len(p.runs) > 20 {
 			p.runs = p.runs[len(p.runs)-20:]
 		}
 		p.mu.Unlock()
 	}
+}
+
+func (p *Pipeline) markAppliedLocked(want desired) {
+	p.applied = &want
+	close(p.done)
+	p.done = make(chan struct{})
 }
 
 func (p *Pipeline) runAll(ctx context.Context, want desired) Run {
@@ -270,6 +277,24 @@ func (p *Pipeline) Runs() []Run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Run(nil), p.runs...)
+}
+
+// WaitSettled blocks until the last Set has been applied or ctx ends.
+func (p *Pipeline) WaitSettled(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		settled := p.applied != nil && p.applied.gen == p.want.gen
+		done := p.done
+		p.mu.Unlock()
+		if settled {
+			return nil
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Settled reports whether the last Set has been applied.

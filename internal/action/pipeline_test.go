@@ -96,3 +96,29 @@ func TestPipelineCoalescesToLatest(t *testing.T) {
 		t.Fatalf("only the latest wish must be applied: %v", calls)
 	}
 }
+
+func TestPipelineWaitSettled(t *testing.T) {
+	a := NewFake("a")
+	p, clk := newTestPipeline(a)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Run(ctx)
+	p.Set(true, Takeover{Term: 1}, clk.Now())
+	if err := p.WaitSettled(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Active() || !p.Settled() {
+		t.Fatal("WaitSettled returned before the wish was applied")
+	}
+	release := a.Block()
+	p.Set(false, Takeover{Term: 1}, clk.Now())
+	short, stop := context.WithCancel(ctx)
+	stop()
+	if err := p.WaitSettled(short); err == nil {
+		t.Fatal("WaitSettled must wait for a blocked deactivation")
+	}
+	release()
+	if err := p.WaitSettled(ctx); err != nil || a.Active() {
+		t.Fatalf("after release: %v active=%v", err, a.Active())
+	}
+}

@@ -395,10 +395,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.machine.State() == role.Active {
 		d.log.Info("stepping down for shutdown")
 		d.pipeline.Set(false, action.Takeover{Term: d.machine.Term(), Reason: "shutdown"}, d.clk.Now())
-		deadline := time.Now().Add(10 * time.Second)
-		for !d.pipeline.Settled() && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.pipeline.WaitSettled(sctx); err != nil {
+			d.log.Warn("stepping down for shutdown did not finish", "err", err)
 		}
+		cancel()
 	}
 	stopSubs()
 	waitSubs()

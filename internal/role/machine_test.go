@@ -457,7 +457,20 @@ func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
 	if tr := last(t, trs); tr.To != Standby || a.WantsLease() || !a.Advert().Yielding {
 		t.Fatalf("with a witness the active steps down first and hands over: %+v want=%v", tr, a.WantsLease())
 	}
-	// The lease is lost in the middle of the term: the active steps down.
-	b := New(cfg("b", 100, false), t0, 0)
-	_ = b
+}
+
+func TestWitnessLeaseLostStepsDown(t *testing.T) {
+	c := cfg("a", 150, false)
+	c.Witness = true
+	a := New(c, t0, 0)
+	a.PeerDead(t0, false)
+	a.Tick(t0.Add(time.Second))
+	a.LeaseAcquired(t0.Add(time.Second), 3)
+	tr := last(t, a.LeaseLost(t0.Add(2*time.Second)))
+	if tr.To != Standby || tr.Reason != ReasonLeaseLost {
+		t.Fatalf("got %+v, want STANDBY lease_lost", tr)
+	}
+	if !a.WantsLease() || a.LeaseToken() != 0 {
+		t.Fatalf("after losing the lease the node wants it back and holds no token: want=%v token=%d", a.WantsLease(), a.LeaseToken())
+	}
 }

@@ -23,7 +23,7 @@ func rssFileKB(t *testing.T) int {
 	return 0
 }
 
-func TestExecutableShrinksResidentSetAndKeepsRunning(t *testing.T) {
+func TestExecutableShrinksResidentSet(t *testing.T) {
 	before := rssFileKB(t)
 	n, err := Executable()
 	if err != nil {
@@ -35,9 +35,5 @@ func TestExecutableShrinksResidentSetAndKeepsRunning(t *testing.T) {
 	after := rssFileKB(t)
 	if after >= before {
 		t.Fatalf("file-backed resident set did not shrink: %d kB -> %d kB", before, after)
-	}
-	// Code runs on after its pages were dropped.
-	if strings.Repeat("x", 3) != "xxx" {
-		t.Fatal("unreachable")
 	}
 }

@@ -110,59 +110,16 @@ sessions:
 // servers runs a TCP echo server and a UDP echo server on the server host.
 func servers(t *testing.T, p *lab.Pair) {
 	t.Helper()
-	ln, err := p.Server.Listen("tcp", fmt.Sprintf(":%d", echoPort))
+	tcp, err := lab.StartTCPEcho(p.Server, fmt.Sprintf(":%d", echoPort))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := p.Server.ListenPacket("udp", fmt.Sprintf(":%d", udpPort))
+	t.Cleanup(func() { _ = tcp.Close() })
+	udp, err := lab.StartEcho(p.Server, fmt.Sprintf(":%d", udpPort))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var open []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		pc.Close()
-		// Connections whose client side vanished behind a failover
-		// never see a FIN: close them here.
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	t.Cleanup(func() { _ = udp.Close() })
 }
 
 // flows are long-lived client connections through the appliances.

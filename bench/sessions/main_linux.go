@@ -624,37 +624,11 @@ func pct(alive []bool) float64 {
 
 // echoServer runs a TCP echo server on the server host.
 func echoServer(p *lab.Pair) (func(), error) {
-	ln, err := p.Server.Listen("tcp", ":7")
+	e, err := lab.StartTCPEcho(p.Server, ":7")
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	var open []net.Conn
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open = append(open, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() { defer wg.Done(); defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
-	return func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}, nil
+	return func() { _ = e.Close() }, nil
 }
 
 type flowSet struct {

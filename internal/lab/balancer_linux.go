@@ -270,3 +270,53 @@ func (t *Traffic) SentSince(since time.Time) int {
 	}
 	return n
 }
+
+// TCPEcho is a TCP echo server on a lab host.
+type TCPEcho struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	open []net.Conn
+	wg   sync.WaitGroup
+}
+
+// StartTCPEcho serves TCP echo on addr inside h.
+func StartTCPEcho(h *Host, addr string) (*TCPEcho, error) {
+	ln, err := h.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	e := &TCPEcho{ln: ln}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.open = append(e.open, c)
+			e.mu.Unlock()
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return e, nil
+}
+
+// Close stops the server and closes every connection: those whose client
+// vanished behind a failover never see a FIN.
+func (e *TCPEcho) Close() error {
+	err := e.ln.Close()
+	e.mu.Lock()
+	for _, c := range e.open {
+		c.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+	return err
+}

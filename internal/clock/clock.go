@@ -3,6 +3,9 @@
 package clock
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -86,6 +89,34 @@ func (f *Fake) Advance(d time.Duration) {
 			case ch <- when:
 			default:
 			}
+		}
+	}
+}
+
+// ErrNotDone is returned by Drive when fn did not return in time.
+var ErrNotDone = errors.New("clock.Fake.Drive: not done")
+
+// Drive runs fn in its own goroutine and, until it returns, advances the
+// clock by step whenever a timer is armed, so that code waiting on the
+// clock (backoffs, polls) runs through without real waiting. It gives up
+// after limit of real time.
+func (f *Fake) Drive(step, limit time.Duration, fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case err := <-done:
+			return err
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w after %v", ErrNotDone, limit)
+		}
+		if f.Pending() > 0 {
+			f.Advance(step)
+		} else {
+			runtime.Gosched()
 		}
 	}
 }

@@ -2,6 +2,7 @@ package peerings
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -227,26 +228,15 @@ func runRound(t *testing.T, rec *Reconciler, clk *clock.Fake) ([]Plan, error) {
 		plans []Plan
 		err   error
 	}
-	done := make(chan result, 1)
-	go func() {
-		p, err := rec.Round(context.Background())
-		done <- result{p, err}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case r := <-done:
-			return r.plans, r.err
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("round did not finish")
-		}
-		if clk.Pending() > 0 {
-			clk.Advance(time.Second)
-		}
-		time.Sleep(100 * time.Microsecond)
+	var r result
+	err := clk.Drive(time.Second, 10*time.Second, func() error {
+		r.plans, r.err = rec.Round(context.Background())
+		return nil
+	})
+	if errors.Is(err, clock.ErrNotDone) {
+		t.Fatal("round did not finish")
 	}
+	return r.plans, r.err
 }
 
 func TestAzureConvergesOneAtATime(t *testing.T) {

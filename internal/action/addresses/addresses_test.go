@@ -2,9 +2,9 @@ package addresses
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,24 +40,11 @@ func opts(fk *clock.Fake) Options {
 // drive runs fn, advancing the fake clock whenever a backoff waits on it.
 func drive(t *testing.T, fk *clock.Fake, fn func() error) error {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			return err
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("operation did not finish within 20s")
-		}
-		if fk.Pending() > 0 {
-			fk.Advance(50 * time.Millisecond)
-		} else {
-			runtime.Gosched()
-		}
+	err := fk.Drive(50*time.Millisecond, 20*time.Second, fn)
+	if errors.Is(err, clock.ErrNotDone) {
+		t.Fatal(err)
 	}
+	return err
 }
 
 func awsSetup(t *testing.T) (*awstest.Fake, Config) {

@@ -2,9 +2,9 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
@@ -39,24 +39,11 @@ func testOptions(t *testing.T, fk *clock.Fake, dir string) Options {
 // has not returned after 20 s of real time.
 func drive(t *testing.T, fk *clock.Fake, fn func() error) error {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			return err
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("operation did not finish within 20s")
-		}
-		if fk.Pending() > 0 {
-			fk.Advance(50 * time.Millisecond)
-		} else {
-			runtime.Gosched()
-		}
+	err := fk.Drive(50*time.Millisecond, 20*time.Second, fn)
+	if errors.Is(err, clock.ErrNotDone) {
+		t.Fatal(err)
 	}
+	return err
 }
 
 func activate(t *testing.T, fk *clock.Fake, a *Action) error {

@@ -265,6 +265,29 @@ func (p *pair) check(i int, trs []Transition) {
 	}
 }
 
+// randomEvent applies event kind ev (0..7) to node i: a partition toggle,
+// a health change, maintenance, a switchover, or (4..7) time passing.
+func (p *pair) randomEvent(rng *rand.Rand, i, ev int) {
+	switch ev {
+	case 0:
+		p.connected = !p.connected
+		if !p.connected {
+			p.check(0, p.m[0].PeerDead(p.now, false))
+			p.check(1, p.m[1].PeerDead(p.now, false))
+		}
+	case 1:
+		p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: rng.Intn(3) != 0}))
+	case 2:
+		p.maint[i] = rng.Intn(3) == 0
+		p.check(i, p.m[i].SetMaintenance(p.now, p.maint[i]))
+	case 3:
+		trs, _ := p.m[i].Switchover(p.now)
+		p.check(i, trs)
+	default:
+		p.tick()
+	}
+}
+
 // exchange delivers heartbeats both ways until nothing changes.
 func (p *pair) exchange() {
 	for round := 0; round < 10; round++ {
@@ -301,25 +324,7 @@ func TestRandomizedInvariants(t *testing.T) {
 		for step := 0; step < 60; step++ {
 			i := rng.Intn(2)
 			p.now = p.now.Add(time.Duration(rng.Intn(400)) * time.Millisecond)
-			switch rng.Intn(8) {
-			case 0:
-				p.connected = !p.connected
-				if !p.connected {
-					p.check(0, p.m[0].PeerDead(p.now, false))
-					p.check(1, p.m[1].PeerDead(p.now, false))
-				}
-			case 1:
-				h := rng.Intn(3) != 0
-				p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: h}))
-			case 2:
-				p.maint[i] = rng.Intn(3) == 0
-				p.check(i, p.m[i].SetMaintenance(p.now, p.maint[i]))
-			case 3:
-				trs, _ := p.m[i].Switchover(p.now)
-				p.check(i, trs)
-			default:
-				p.tick()
-			}
+			p.randomEvent(rng, i, rng.Intn(8))
 			if p.connected {
 				p.exchange()
 				if p.m[0].State() == Active && p.m[1].State() == Active {
@@ -390,14 +395,7 @@ func TestRandomizedWitnessNeverDualActive(t *testing.T) {
 		for step := 0; step < 60; step++ {
 			i := rng.Intn(2)
 			p.now = p.now.Add(time.Duration(rng.Intn(400)) * time.Millisecond)
-			switch rng.Intn(8) {
-			case 0:
-				p.connected = !p.connected
-				if !p.connected {
-					p.check(0, p.m[0].PeerDead(p.now, false))
-					p.check(1, p.m[1].PeerDead(p.now, false))
-				}
-			case 1:
+			if ev := rng.Intn(9); ev == 8 {
 				// Losing the witness: the holder's lease runs out before
 				// anyone else can take it.
 				reach[i] = !reach[i]
@@ -405,16 +403,8 @@ func TestRandomizedWitnessNeverDualActive(t *testing.T) {
 					p.check(i, p.m[i].LeaseLost(p.now))
 					w.holder = -1
 				}
-			case 2:
-				p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: rng.Intn(3) != 0}))
-			case 3:
-				p.maint[i] = rng.Intn(3) == 0
-				p.check(i, p.m[i].SetMaintenance(p.now, p.maint[i]))
-			case 4:
-				trs, _ := p.m[i].Switchover(p.now)
-				p.check(i, trs)
-			default:
-				p.tick()
+			} else {
+				p.randomEvent(rng, i, ev)
 			}
 			settle()
 			if p.m[0].State() == Active && p.m[1].State() == Active {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -66,7 +67,7 @@ func runFailures(ctx context.Context, d driver, e *pairbench.Env, v pairbench.Va
 		}
 		standby := 1 - active
 		// Random phase of the heartbeat timer.
-		if err := pairbench.SleepCtx(ctx, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
 			return out, err
 		}
 		stop := make(chan struct{})
@@ -168,7 +169,7 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB 
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := pairbench.SleepCtx(ctx, d); err != nil {
+	if err := clock.Sleep(ctx, clock.Real{}, d); err != nil {
 		return 0, 0, err
 	}
 	c1, pids1, err := ticks()

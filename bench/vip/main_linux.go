@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -269,7 +270,7 @@ func runFailures(ctx context.Context, d driver, e *env, v pairbench.Variant, n i
 		standby := 1 - active
 		e.client.trim(time.Now().Add(-time.Second))
 		// Random phase of the heartbeat / advert timer.
-		if err := pairbench.SleepCtx(ctx, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
 			return out, err
 		}
 		d.Mark(standby)
@@ -309,7 +310,7 @@ func waitServed(ctx context.Context, c *client, t0 time.Time, newNode int, limit
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("the client got no answer from %s within %v", lab.ApplianceName(newNode), limit)
 		}
-		if err := pairbench.SleepCtx(ctx, 5*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, 5*time.Millisecond); err != nil {
 			return 0, err
 		}
 	}

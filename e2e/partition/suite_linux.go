@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"log/slog"
 	"slices"
 	"time"
@@ -139,7 +140,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if err != nil {
 			return finish(fmt.Errorf("before trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
-		if err := sleep(ctx, f.Settle); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, f.Settle); err != nil {
 			return finish(err)
 		}
 		if active, err = waitConverged(ctx, c, prober, converge); err != nil {
@@ -179,7 +180,7 @@ func inject(ctx context.Context, c *Cluster, tr *Trial) error {
 		}
 		tr.Start = time.Now()
 		tr.Down = tr.Start
-		if err := sleep(ctx, tr.Fault.Dur); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, tr.Fault.Dur); err != nil {
 			return errors.Join(err, c.Freeze(i, false))
 		}
 		if err := c.Freeze(i, false); err != nil {
@@ -193,7 +194,7 @@ func inject(ctx context.Context, c *Cluster, tr *Trial) error {
 		}
 		tr.Start = time.Now()
 		tr.Down = tr.Start
-		if err := sleep(ctx, tr.Fault.Dur); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, tr.Fault.Dur); err != nil {
 			return err
 		}
 		tr.Heal = time.Now()
@@ -203,7 +204,7 @@ func inject(ctx context.Context, c *Cluster, tr *Trial) error {
 		return err
 	}
 	tr.Start = time.Now()
-	err := sleep(ctx, tr.Fault.Dur)
+	err := clock.Sleep(ctx, clock.Real{}, tr.Fault.Dur)
 	if herr := c.SetCuts(context.WithoutCancel(ctx), Cuts{}); herr != nil {
 		return errors.Join(err, herr)
 	}
@@ -224,7 +225,7 @@ func waitConverged(ctx context.Context, c *Cluster, p *Prober, limit time.Durati
 		} else {
 			why = reason
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, 50*time.Millisecond); err != nil {
 			return -1, err
 		}
 	}
@@ -271,18 +272,4 @@ func converged(ctx context.Context, c *Cluster, p *Prober) (int, bool, string) {
 		}
 	}
 	return active, true, ""
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -3,6 +3,7 @@
 package clock
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -176,4 +177,19 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	t.active = true
 	t.when = t.clock.now.Add(d)
 	return was
+}
+
+// Sleep waits for d on c, or until ctx ends; it returns ctx's error then.
+func Sleep(ctx context.Context, c Clock, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := c.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
 }

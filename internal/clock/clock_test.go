@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -35,5 +36,20 @@ func TestDriveAdvancesWhileWaiting(t *testing.T) {
 	defer close(block)
 	if err := f.Drive(time.Second, 50*time.Millisecond, func() error { <-block; return nil }); !errors.Is(err, ErrNotDone) {
 		t.Fatalf("a stuck fn must give ErrNotDone, got %v", err)
+	}
+}
+
+func TestSleep(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	if err := Sleep(context.Background(), f, 0); err != nil {
+		t.Errorf("zero sleep: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, f, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled sleep: %v", err)
+	}
+	if err := f.Drive(time.Minute, 5*time.Second, func() error { return Sleep(context.Background(), f, time.Hour) }); err != nil || f.Now().Before(time.Unix(3600, 0)) {
+		t.Errorf("sleep on the fake clock: %v at %v", err, f.Now())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"io"
 	"log/slog"
 	"net"
@@ -133,7 +134,7 @@ func (d *demo) run(ctx context.Context) error {
 	d.printf("  %s answers 200, %s does not: traffic flows via %s\n\n", ApplianceName(active), ApplianceName(standby), ApplianceName(active))
 
 	// Let some traffic flow, then kill.
-	if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
+	if err := clock.Sleep(ctx, clock.Real{}, 300*time.Millisecond); err != nil {
 		return err
 	}
 	follow := NewLogFollower(d.nodes[standby].LogPath)
@@ -156,7 +157,7 @@ func (d *demo) run(ctx context.Context) error {
 			return fmt.Errorf("waiting %v for %s to take over: role change seen=%t, probe 200 seen=%t, answer via it seen=%t",
 				d.s.takeover, ApplianceName(standby), !roleAt.IsZero(), !probeAt.IsZero(), !answerAt.IsZero())
 		}
-		if err := sleepCtx(ctx, 10*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, 10*time.Millisecond); err != nil {
 			return err
 		}
 		if roleAt.IsZero() {
@@ -212,7 +213,7 @@ func (d *demo) run(ctx context.Context) error {
 	tl.print(d.out)
 
 	// Traffic gap: the longest silence between answers around the failure.
-	if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+	if err := clock.Sleep(ctx, clock.Real{}, 200*time.Millisecond); err != nil {
 		return err
 	}
 	gap, lost, sent := d.trafficGap(t0.Add(-200*time.Millisecond), answerAt.Add(100*time.Millisecond))
@@ -236,7 +237,7 @@ func (d *demo) run(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("waiting %v for the restarted %s to settle (last role change %q)", d.s.takeover, ApplianceName(active), last.To)
 		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, 20*time.Millisecond); err != nil {
 			return err
 		}
 		rcs, err := rejoin.Next()
@@ -249,7 +250,7 @@ func (d *demo) run(ctx context.Context) error {
 		}
 		if last.To == "STANDBY" || last.To == "ACTIVE" {
 			// Give the pair a moment and read the load balancer's verdict.
-			if err := sleepCtx(ctx, 5*d.s.interval); err != nil {
+			if err := clock.Sleep(ctx, clock.Real{}, 5*d.s.interval); err != nil {
 				return err
 			}
 			h := d.lb.Healthy()
@@ -288,7 +289,7 @@ func (d *demo) waitOneActive(ctx context.Context, limit time.Duration) (int, err
 		if time.Now().After(deadline) {
 			return -1, fmt.Errorf("waiting %v for exactly one appliance to answer the probe with 200 (now: nva-a %s, nva-b %s)", limit, verdict(h[0]), verdict(h[1]))
 		}
-		if err := sleepCtx(ctx, d.s.lbEvery); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, d.s.lbEvery); err != nil {
 			return -1, err
 		}
 	}
@@ -372,15 +373,4 @@ func targetName(i int) string {
 		return "nobody"
 	}
 	return ApplianceName(i)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

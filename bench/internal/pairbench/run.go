@@ -3,6 +3,7 @@ package pairbench
 import (
 	"context"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"os"
 	"strings"
 	"time"
@@ -32,7 +33,7 @@ func Settle(ctx context.Context, name string, settled SettledFunc, stable, limit
 		if time.Now().After(deadline) {
 			return -1, fmt.Errorf("%s did not settle within %v: %s", name, limit, why)
 		}
-		if err := SleepCtx(ctx, 20*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, 20*time.Millisecond); err != nil {
 			return -1, err
 		}
 	}
@@ -44,25 +45,10 @@ func StartBoth(ctx context.Context, start func(node int) error) error {
 	if err := start(0); err != nil {
 		return err
 	}
-	if err := SleepCtx(ctx, 100*time.Millisecond); err != nil {
+	if err := clock.Sleep(ctx, clock.Real{}, 100*time.Millisecond); err != nil {
 		return err
 	}
 	return start(1)
-}
-
-// SleepCtx waits for d or until ctx is done, whichever comes first.
-func SleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Tail returns the last n lines of a file, indented, for error reports;

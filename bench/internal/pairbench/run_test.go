@@ -67,14 +67,3 @@ func TestStartBoth(t *testing.T) {
 		t.Errorf("failing start: %v", err)
 	}
 }
-
-func TestSleepCtx(t *testing.T) {
-	if err := SleepCtx(context.Background(), 0); err != nil {
-		t.Errorf("zero sleep: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := SleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled sleep: %v", err)
-	}
-}

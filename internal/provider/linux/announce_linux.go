@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/batonha/baton/internal/clock"
 	"net"
 	"net/netip"
 	"slices"
@@ -103,21 +104,6 @@ func checkIP(ip netip.Addr, want4 bool) (netip.Addr, error) {
 	return ip, nil
 }
 
-// wait sleeps for d unless ctx ends first.
-func wait(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // SendGratuitousARP broadcasts count rounds of gratuitous ARP for ip from
 // iface's MAC, gap apart; each round is a request and a reply with sender
 // and target IP set to ip.
@@ -137,7 +123,7 @@ func (h *Host) SendGratuitousARP(ctx context.Context, iface string, ip netip.Add
 	}
 	for i := 0; i < count; i++ {
 		if i > 0 {
-			if err := wait(ctx, gap); err != nil {
+			if err := clock.Sleep(ctx, clock.Real{}, gap); err != nil {
 				return fmt.Errorf("sending gratuitous ARP for %s on %s: %w", ip, iface, err)
 			}
 		}
@@ -170,7 +156,7 @@ func (h *Host) SendUnsolicitedNA(ctx context.Context, iface string, ip netip.Add
 	_, dst := allNodes()
 	for i := 0; i < count; i++ {
 		if i > 0 {
-			if err := wait(ctx, gap); err != nil {
+			if err := clock.Sleep(ctx, clock.Real{}, gap); err != nil {
 				return fmt.Errorf("sending neighbour advertisement for %s on %s: %w", ip, iface, err)
 			}
 		}

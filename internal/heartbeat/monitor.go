@@ -521,14 +521,7 @@ func (m *Monitor) onTick() {
 
 // sleep waits d on the injected clock; false when ctx is done first.
 func (m *Monitor) sleep(ctx context.Context, d time.Duration) bool {
-	t := m.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C():
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, m.clk, d) == nil
 }
 
 type outgoing struct {

@@ -239,12 +239,5 @@ func (s *Syncer) setErr(err error) {
 
 // wait waits d on the injected clock or until ctx ends.
 func (s *Syncer) wait(ctx context.Context, d time.Duration) bool {
-	t := s.clk.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C():
-		return true
-	}
+	return clock.Sleep(ctx, s.clk, d) == nil
 }

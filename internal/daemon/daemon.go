@@ -73,6 +73,7 @@ type Daemon struct {
 	keeper      *witness.Keeper
 	witnessB    witness.Backend
 	wantedLease bool
+	advert      role.PeerInfo // what the heartbeats advertise (owned by the loop)
 
 	// Owned by the loop: the checks' verdict and the actions that refused
 	// the active role; the machine sees their combination.
@@ -319,7 +320,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopHB()
 	hbErr := make(chan error, 1)
 	hbDone := make(chan struct{})
-	d.hb.SetLocal(local(d.machine.Advert()))
+	d.advert = d.machine.Advert()
+	d.hb.SetLocal(local(d.advert))
 	go func() { defer close(hbDone); hbErr <- d.hb.Run(hbCtx) }()
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
@@ -590,12 +592,19 @@ func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 // apply carries out transitions: tell the peer first (so a dual-active
 // window closes within one message), then the actions, hooks and disk.
 func (d *Daemon) apply(trs []role.Transition) {
-	snap := d.machine.Snapshot()
-	if len(trs) > 0 || d.snap.Handover != snap.Handover || d.snap.Maintenance != snap.Maintenance ||
-		d.snap.Health.Healthy != snap.Health.Healthy || d.snap.Term != snap.Term {
-		d.hb.SetLocal(local(d.machine.Advert()))
+	if len(trs) > 0 {
+		// The actions first: on a takeover the probe flip is the product.
+		last := trs[len(trs)-1]
+		d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason), Token: d.machine.LeaseToken()}, last.At)
+	}
+	// Tell the peer at once whenever what we advertise changed, so that a
+	// dual-active window closes within one message.
+	if adv := d.machine.Advert(); adv != d.advert {
+		d.advert = adv
+		d.hb.SetLocal(local(adv))
 		d.hb.SendNow()
 	}
+	snap := d.machine.Snapshot()
 	if len(trs) == 0 {
 		d.mu.Lock()
 		changed := snapChanged(d.snap, snap)
@@ -608,7 +617,6 @@ func (d *Daemon) apply(trs []role.Transition) {
 	}
 	defer d.notifySubsystems(snap)
 	last := trs[len(trs)-1]
-	d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason), Token: d.machine.LeaseToken()}, last.At)
 	for _, tr := range trs {
 		d.log.Info("role changed", "from", tr.From.String(), "to", tr.To.String(), "reason", string(tr.Reason),
 			"term", tr.Term, "role", tr.To.String(), "detail", tr.Detail)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/batonha/baton/internal/store"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -100,8 +101,7 @@ func loadCapture(dir, cloud string) (map[string]Owned, error) {
 	return m, nil
 }
 
-// saveCapture writes dir/routes.json atomically: a temporary file in the
-// same directory, fsync, rename, fsync of the directory.
+// saveCapture writes dir/routes.json atomically.
 func saveCapture(dir, cloud string, owned map[string]Owned) error {
 	data, err := encodeCapture(cloud, owned)
 	if err != nil {
@@ -110,33 +110,9 @@ func saveCapture(dir, cloud string, owned map[string]Owned) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating state dir %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, CaptureFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary route capture in %s: %w", dir, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing route capture %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing route capture %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("closing route capture %s: %w", tmp.Name(), err)
-	}
 	path := filepath.Join(dir, CaptureFile)
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("renaming route capture to %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("opening state dir %s to sync: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing state dir %s: %w", dir, err)
+	if err := store.WriteFileAtomic(path, data, 0o600); err != nil {
+		return fmt.Errorf("writing route capture %s: %w", path, err)
 	}
 	return nil
 }

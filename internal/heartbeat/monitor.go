@@ -169,15 +169,18 @@ type Monitor struct {
 	// delivered is the peer state last handed out in an event: a message
 	// that repeats it is not an event (the consumer wakes only for news).
 	delivered *role.PeerInfo
-	lastHeard time.Time
-	replay    *replayWindow
-	drops     map[string]uint64
-	sent      uint64
-	received  uint64
-	tick      clock.Timer
-	out       *outConn
-	inbound   map[*inConn]struct{}
-	currentIn *inConn // the inbound connection that carried the last valid message
+	// stateEpoch and stateSeq identify the newest message whose state was
+	// taken: an older one still proves the path alive but says nothing.
+	stateEpoch, stateSeq uint64
+	lastHeard            time.Time
+	replay               *replayWindow
+	drops                map[string]uint64
+	sent                 uint64
+	received             uint64
+	tick                 clock.Timer
+	out                  *outConn
+	inbound              map[*inConn]struct{}
+	currentIn            *inConn // the inbound connection that carried the last valid message
 }
 
 // New validates cfg and returns a Monitor. It binds nothing.
@@ -697,7 +700,15 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 		}
 	}
 	info := msg.Info()
-	m.peer = &info
+	// The replay window accepts an older sequence number that it has not
+	// seen (a TCP backlog or a slow path delivering late), which is right
+	// for liveness but not for state: only the newest message says what
+	// the peer is now.
+	newest := msg.Epoch != m.stateEpoch || msg.Seq > m.stateSeq
+	if newest {
+		m.stateEpoch, m.stateSeq = msg.Epoch, msg.Seq
+		m.peer = &info
+	}
 	if msg.Flags&FlagLeaving != 0 {
 		m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, Leaving: true, At: now})
 		m.goneLocked(msg.Epoch, true, "peer is leaving")
@@ -718,9 +729,13 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 	if !m.alive {
 		m.alive = true
 		m.log.Info("peer alive", "path", p.name, "reason", "message received")
-		m.pushLocked(Event{Kind: EventPeerAlive, Path: p.name, Info: info, At: now})
+		ev := Event{Kind: EventPeerAlive, Path: p.name, At: now}
+		if newest {
+			ev.Info = info
+		}
+		m.pushLocked(ev)
 	}
-	if m.delivered == nil || *m.delivered != info {
+	if newest && (m.delivered == nil || *m.delivered != info) {
 		m.delivered = &info
 		m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, At: now})
 	}

@@ -499,3 +499,39 @@ func TestStrangersCannotLockOutThePeer(t *testing.T) {
 	frame(t, c, m)
 	eventually(t, "peer heard over the channel", func() bool { return status(b, ChannelPath).Up })
 }
+
+// A message that arrives after a newer one (a TCP backlog after a heal, a
+// slow path) proves the path alive but must not roll the peer's state back.
+func TestLateMessageDoesNotRollStateBack(t *testing.T) {
+	clk := clock.NewFake(t0)
+	ub := listenUDP(t)
+	sink := listenUDP(t)
+	peer := listenUDP(t)
+	b := mustNew(t, baseConfig(t, "b", "a", clk, ub, PathConfig{Name: "p1", Address: sink.LocalAddr().String()}))
+	b.preUDP = ub
+	rb := record(b)
+	start(t, b)
+	send := func(m Message) {
+		t.Helper()
+		if _, err := peer.WriteTo(mustEncode(t, m, testKey), ub.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const epoch = 2000
+	send(peerMessage(epoch, 10, 2)) // ACTIVE, term 2: the newest state
+	rb.wait(t, "newest state", func(e Event) bool { return e.Kind == EventMessage && e.Info.Term == 2 })
+	late := peerMessage(epoch, 9, 1) // sent earlier, as STANDBY
+	late.State = role.Standby
+	send(late)
+	eventually(t, "the late message counted", func() bool { return b.Status().Received == 2 })
+	if st := b.Status(); st.Peer == nil || st.Peer.Term != 2 || st.Peer.State != role.Active {
+		t.Fatalf("a late message rolled the peer's state back: %+v", st.Peer)
+	}
+	send(peerMessage(epoch, 11, 3)) // sentinel: every event of the late one is out before it
+	rb.wait(t, "sentinel", func(e Event) bool { return e.Kind == EventMessage && e.Info.Term == 3 })
+	for _, e := range rb.all() {
+		if e.Kind == EventMessage && e.Info.Term == 1 {
+			t.Fatalf("late message surfaced as the peer's state: %+v", e)
+		}
+	}
+}

@@ -47,11 +47,16 @@ type Lab struct {
 
 // Host is one network namespace of a lab.
 type Host struct {
-	lab    *Lab
-	name   string
-	ns     string
+	lab  *Lab
+	name string
+	ns   string
+	nl   *netlink.Handle
+
+	// mu guards handle: Close may run while a goroutine (a prober, say)
+	// still enters the namespace, and a closed descriptor's number can be
+	// reused for another file.
+	mu     sync.RWMutex
 	handle netns.NsHandle
-	nl     *netlink.Handle
 }
 
 // New returns an empty lab whose namespaces are named "<prefix>-<host>".
@@ -303,9 +308,11 @@ func (l *Lab) Close() error {
 		if h.nl != nil {
 			h.nl.Close()
 		}
+		h.mu.Lock()
 		if h.handle.IsOpen() {
 			_ = h.handle.Close()
 		}
+		h.mu.Unlock()
 		if err := deleteNamed(h.ns); err != nil {
 			errs = append(errs, err)
 		}
@@ -453,7 +460,11 @@ func (h *Host) NS() string { return h.ns }
 func (h *Host) Handle() *netlink.Handle { return h.nl }
 
 // NsHandle is an open handle on the host's namespace.
-func (h *Host) NsHandle() netns.NsHandle { return h.handle }
+func (h *Host) NsHandle() netns.NsHandle {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.handle
+}
 
 // Do runs fn on an OS thread switched into the host's namespace, so that
 // sockets and netlink sockets fn creates live there, and switches the thread
@@ -461,7 +472,17 @@ func (h *Host) NsHandle() netns.NsHandle { return h.handle }
 func (h *Host) Do(fn func() error) error {
 	var ferr error
 	err := onFreshThread(func() error {
-		if err := netns.Set(h.handle); err != nil {
+		h.mu.RLock()
+		open := h.handle.IsOpen()
+		var err error
+		if open {
+			err = netns.Set(h.handle)
+		}
+		h.mu.RUnlock()
+		if !open {
+			return fmt.Errorf("entering netns %s: the lab is closed", h.ns)
+		}
+		if err != nil {
 			return fmt.Errorf("entering netns %s: %w", h.ns, err)
 		}
 		ferr = fn()

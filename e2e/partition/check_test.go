@@ -130,3 +130,60 @@ func TestScheduleIsSeededAndCoversEveryKind(t *testing.T) {
 		}
 	}
 }
+
+func TestSettledFor(t *testing.T) {
+	s := record("aaaa..bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2bbb")
+	// Up to 100ms: 'a' alone from 0 to 30ms, then nobody.
+	if who, d := settledFor(s, time.Time{}, ms(35)); who != 0 || d != 30*time.Millisecond {
+		t.Fatalf("at 35ms: %d for %v, want 0 for 30ms", who, d)
+	}
+	if who, _ := settledFor(s, time.Time{}, ms(45)); who != -1 {
+		t.Fatalf("at 45ms nobody answers alone, got %d", who)
+	}
+	// 'b' from 60ms to 440ms, then both at 450ms.
+	if who, d := settledFor(s, time.Time{}, ms(440)); who != 1 || d != 380*time.Millisecond {
+		t.Fatalf("at 440ms: %d for %v, want 1 for 380ms", who, d)
+	}
+	if who, _ := settledFor(s, time.Time{}, ms(455)); who != -1 {
+		t.Fatalf("both answered at 450ms, got %d", who)
+	}
+	// Counted from a heal at 400ms, 'b' has answered alone for 40ms.
+	if who, d := settledFor(s, ms(400), ms(440)); who != 1 || d != 40*time.Millisecond {
+		t.Fatalf("since 400ms: %d for %v, want 1 for 40ms", who, d)
+	}
+	if who, _ := settledFor(s, ms(500), ms(440)); who != -1 {
+		t.Fatalf("no samples since 500ms, got %d", who)
+	}
+}
+
+// A record the suite accepts as converged (settledFor ≥ 300ms, its
+// waitConverged test) must pass the checker's convergence test, however
+// the record ends: the suite stops the prober right after.
+func TestSettledRecordPassesCheck(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		heal   int // ms
+	}{
+		{"22222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 20},
+		{"....2.b.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 20},
+		// Alone long before the heal, then a stale answer after it.
+		{"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 415},
+	} {
+		script, heal := c.script, ms(c.heal)
+		s := record(script)
+		var end int
+		for end = 1; end <= len(s); end++ {
+			if _, d := settledFor(s[:end], heal, ms(10*end)); d >= 300*time.Millisecond {
+				break
+			}
+		}
+		if end > len(s) {
+			t.Fatalf("%q never settles", script)
+		}
+		trials := []Trial{{Fault: Fault{Kind: CutNodes}, Start: ms(0), Heal: heal}}
+		r := Check(s[:end], trials, [2][]lab.RoleChange{}, Limits{Interval: 100 * time.Millisecond})
+		if !r.OK() {
+			t.Fatalf("%q cut at %d samples: %v", script, end, r.Violations)
+		}
+	}
+}

@@ -58,6 +58,9 @@ func TestPartitionReduced(t *testing.T) {
 				if err != nil {
 					t.Errorf("run: %v", err)
 				}
+				for i := range res.Trials {
+					t.Logf("trial %d record: %s", i, res.Record(i))
+				}
 				for i, tail := range res.Tails {
 					t.Logf("--- node %d log (tail) ---\n%s", i, tail)
 				}

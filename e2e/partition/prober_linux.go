@@ -69,15 +69,3 @@ func (p *Prober) Samples() []Sample {
 	slices.SortFunc(s, func(a, b Sample) int { return a.At.Compare(b.At) })
 	return s
 }
-
-// Recent returns the samples taken since since.
-func (p *Prober) Recent(since time.Time) []Sample {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []Sample
-	for i := len(p.samples) - 1; i >= 0 && !p.samples[i].At.Before(since); i-- {
-		out = append(out, p.samples[i])
-	}
-	slices.SortFunc(out, func(a, b Sample) int { return a.At.Compare(b.At) })
-	return out
-}

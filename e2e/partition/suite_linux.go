@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/batonha/baton/internal/clock"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/lab"
 )
 
@@ -36,6 +37,54 @@ type Result struct {
 	Report
 	// Tails are the last lines of both nodes' logs (for failures).
 	Tails [2]string
+	// Samples is the prober's record.
+	Samples []Sample
+}
+
+// Record draws what the prober saw during trial i (from its start to the
+// next trial's, or the end), run-length coded: "a" nva-a alone answered
+// 200, "b" nva-b alone, "2" both, "." neither; "|" marks the heal.
+func (r Result) Record(i int) string {
+	if i < 0 || i >= len(r.Trials) {
+		return ""
+	}
+	from, heal := r.Trials[i].Start, r.Trials[i].Heal
+	var to time.Time
+	if i+1 < len(r.Trials) {
+		to = r.Trials[i+1].Start
+	}
+	var b strings.Builder
+	last, n := byte(0), 0
+	flush := func() {
+		if n > 0 {
+			fmt.Fprintf(&b, "%c%d ", last, n)
+		}
+	}
+	healed := false
+	for _, s := range r.Samples {
+		if s.At.Before(from) || (!to.IsZero() && !s.At.Before(to)) {
+			continue
+		}
+		if !healed && !heal.IsZero() && !s.At.Before(heal) {
+			flush()
+			b.WriteString("| ")
+			last, n, healed = 0, 0, true
+		}
+		c := byte('.')
+		switch s.actives() {
+		case 2:
+			c = '2'
+		case 1:
+			c = byte('a' + s.alone())
+		}
+		if c != last {
+			flush()
+			last, n = c, 0
+		}
+		n++
+	}
+	flush()
+	return strings.TrimSpace(b.String())
 }
 
 // Line is the summary line the issue asks for.
@@ -127,23 +176,27 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			}
 			res.Tails[i] = c.LogTail(i, 80)
 		}
-		res.Report = Check(prober.Samples(), res.Trials, logs, res.Limits)
+		res.Samples = prober.Samples()
+		res.Report = Check(res.Samples, res.Trials, logs, res.Limits)
 		return res, runErr
 	}
 
-	if _, err := waitConverged(ctx, c, prober, converge); err != nil {
+	// since is the last heal: the pair has converged when one node alone
+	// answered 200 for a while after it.
+	var since time.Time
+	if _, err := waitConverged(ctx, c, prober, since, converge); err != nil {
 		return finish(fmt.Errorf("initial election (seed %d): %w", o.Seed, err))
 	}
 	for n, f := range sched {
 		// Converged (the prober saw one active for a while), then a pause.
-		active, err := waitConverged(ctx, c, prober, converge)
+		active, err := waitConverged(ctx, c, prober, since, converge)
 		if err != nil {
 			return finish(fmt.Errorf("before trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
 		if err := clock.Sleep(ctx, clock.Real{}, f.Settle); err != nil {
 			return finish(err)
 		}
-		if active, err = waitConverged(ctx, c, prober, converge); err != nil {
+		if active, err = waitConverged(ctx, c, prober, since, converge); err != nil {
 			return finish(fmt.Errorf("before trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
 		tr := Trial{N: n, Fault: f, Node: active}
@@ -155,8 +208,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return finish(fmt.Errorf("trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
 		res.Trials = append(res.Trials, tr)
+		since = tr.Heal
 	}
-	if _, err := waitConverged(ctx, c, prober, converge); err != nil {
+	if _, err := waitConverged(ctx, c, prober, since, converge); err != nil {
 		return finish(fmt.Errorf("after the last trial, seed %d: %w", o.Seed, err))
 	}
 	return finish(nil)
@@ -214,13 +268,13 @@ func inject(ctx context.Context, c *Cluster, tr *Trial) error {
 
 // waitConverged waits until both nodes run and see each other, exactly
 // one is ACTIVE (holding the lease when there is a witness) and the
-// prober has seen that node alone answer 200 for 300ms. It returns the
-// active node.
-func waitConverged(ctx context.Context, c *Cluster, p *Prober, limit time.Duration) (int, error) {
+// prober has seen that node alone answer 200 for 300ms since since. It
+// returns the active node.
+func waitConverged(ctx context.Context, c *Cluster, p *Prober, since time.Time, limit time.Duration) (int, error) {
 	deadline := time.Now().Add(limit)
 	why := "not checked yet"
 	for time.Now().Before(deadline) {
-		if active, ok, reason := converged(ctx, c, p); ok {
+		if active, ok, reason := converged(ctx, c, p, since); ok {
 			return active, nil
 		} else {
 			why = reason
@@ -232,7 +286,7 @@ func waitConverged(ctx context.Context, c *Cluster, p *Prober, limit time.Durati
 	return -1, fmt.Errorf("pair did not converge within %v: %s", limit, why)
 }
 
-func converged(ctx context.Context, c *Cluster, p *Prober) (int, bool, string) {
+func converged(ctx context.Context, c *Cluster, p *Prober, since time.Time) (int, bool, string) {
 	active := -1
 	for i := range 2 {
 		if !c.Running(i) || c.Frozen(i) {
@@ -262,14 +316,15 @@ func converged(ctx context.Context, c *Cluster, p *Prober) (int, bool, string) {
 	if active < 0 {
 		return -1, false, "no ACTIVE node"
 	}
-	recent := p.Recent(time.Now().Add(-350 * time.Millisecond))
-	if len(recent) < 25 {
-		return -1, false, "too few probe samples"
-	}
-	for _, s := range recent {
-		if s.Code[active] != 200 || s.Code[1-active] == 200 {
-			return -1, false, fmt.Sprintf("probes answer %d/%d", s.Code[0], s.Code[1])
-		}
+	// The same test the checker makes, held to longer: one node alone
+	// answered 200 for 300ms since the heal (a frozen node's stale answers
+	// arrive after it resumes; the samples before count for nothing).
+	// Leave out the last 150ms, whose probes may
+	// still be in flight (they time out after 100ms) and be recorded out
+	// of order.
+	who, d := settledFor(p.Samples(), since, time.Now().Add(-150*time.Millisecond))
+	if who != active || d < 300*time.Millisecond {
+		return -1, false, fmt.Sprintf("probes: node %d alone answered 200 for %v (want %d for 300ms)", who, d.Round(time.Millisecond), active)
 	}
 	return active, true, ""
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +31,17 @@ import (
 
 const sharedSNAT = "10.100.3.1"
 
+// eventBuffer is both daemons' netlink event buffer: large enough for the
+// drain measurement's 100,000 queued events.
+const eventBuffer = 128 << 20
+
 type options struct {
 	baton, conntrackd string
 	entries, commitN  int
 	flows, cycles     int
 	strategy          string
+	drainRuns         int
+	injectDelay       time.Duration
 	keep              bool
 	phases            string
 }
@@ -48,7 +55,9 @@ func main() {
 	flag.IntVar(&o.flows, "flows", 1000, "established TCP connections for the survival test")
 	flag.IntVar(&o.cycles, "cycles", 10, "baton failover+failback cycles in the survival test")
 	flag.StringVar(&o.strategy, "strategy", sessionsync.StrategyInject, "baton strategy for the headline numbers (the other is measured too)")
+	flag.DurationVar(&o.injectDelay, "inject-delay", 50*time.Millisecond, "baton sessions.inject_delay")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run directory")
+	flag.IntVar(&o.drainRuns, "drain", 5, "drain measurements per daemon (the sync stack alone: events queued while the active's daemon is stopped); the median counts")
 	flag.StringVar(&o.phases, "phases", "baton,other,conntrackd,nosync", "phases to run (for debugging)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
@@ -88,11 +97,20 @@ func main() {
 		must(runNoSync(o, res))
 	}
 
-	rate := res["baton_rate_"+o.strategy]
-	logf("strategies: %s (headline) rate_per_s=%.0f takeover_ms=%.1f; %s rate_per_s=%.0f takeover_ms=%.1f",
-		o.strategy, rate, res["baton_commit_"+o.strategy], other, res["baton_rate_"+other], res["baton_commit_"+other])
+	// The headline rate is the drain median (the sync stack alone); with
+	// -drain 0, the live rate (bound by the generator on a small host).
+	kind := "drain"
+	if o.drainRuns == 0 {
+		kind = "live"
+	}
+	for _, st := range []string{o.strategy, other} {
+		logf("baton %s: live rate_per_s=%.0f drain rate_per_s=%.0f takeover_ms=%.1f",
+			st, res["baton_live_"+st], res["baton_drain_"+st], res["baton_commit_"+st])
+	}
+	logf("conntrackd: live rate_per_s=%.0f drain rate_per_s=%.0f commit_ms=%.1f", res["ctd_live"], res["ctd_drain"], res["ctd_commit"])
+	rate, ctd := res["baton_"+kind+"_"+o.strategy], res["ctd_"+kind]
 	fmt.Printf("sessions entries=%d baton_rate_per_s=%.0f conntrackd_rate_per_s=%.0f ratio=%.2f\n",
-		o.entries, rate, res["ctd_rate"], rate/res["ctd_rate"])
+		o.entries, rate, ctd, rate/ctd)
 	fmt.Printf("sessions commit entries=%d baton_ms=%.1f conntrackd_ms=%.1f\n", o.commitN, res["baton_commit_"+o.strategy], res["ctd_commit"])
 	fmt.Printf("sessions survival flows=%d baton_pct=%.1f conntrackd_pct=%.1f nosync_pct=%.1f\n",
 		o.flows, res["baton_survival"], res["ctd_survival"], res["nosync_survival"])
@@ -195,6 +213,50 @@ func inject(c *conntrack.Conn, ops []conntrack.Op) (time.Time, error) {
 	return start, err
 }
 
+// pause stops (SIGSTOP) or resumes (SIGCONT) a daemon.
+func pause(p *lab.Proc, stop bool) error {
+	if stop {
+		return p.Signal(syscall.SIGSTOP)
+	}
+	return p.Signal(syscall.SIGCONT)
+}
+
+// drain measures the sync stack alone, o.drainRuns times: with the
+// active's daemon stopped, the generator writes o.entries entries (their
+// events queue in the daemon's netlink buffer), then the daemon resumes;
+// a run's rate is o.entries over the time from the resume until present
+// holds. It returns the median rate.
+func drain(o options, ca *conntrack.Conn, pauseActive func(stop bool) error, empty, present func() bool) (float64, error) {
+	var rates []float64
+	for range o.drainRuns {
+		if err := ca.Flush(); err != nil {
+			return 0, err
+		}
+		if _, err := waitFor(60*time.Second, empty); err != nil {
+			return 0, fmt.Errorf("standby did not follow the flush: %w", err)
+		}
+		if err := pauseActive(true); err != nil {
+			return 0, err
+		}
+		if _, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(sharedSNAT))); err != nil {
+			return 0, errors.Join(err, pauseActive(false))
+		}
+		start := time.Now()
+		if err := pauseActive(false); err != nil {
+			return 0, err
+		}
+		end, err := waitFor(120*time.Second, present)
+		if err != nil {
+			return 0, err
+		}
+		rate := float64(o.entries) / end.Sub(start).Seconds()
+		logf("drain: %d queued events replicated %v after the resume (%.0f/s)", o.entries, end.Sub(start).Round(time.Millisecond), rate)
+		rates = append(rates, rate)
+	}
+	slices.Sort(rates)
+	return rates[len(rates)/2], nil
+}
+
 type batonRun struct {
 	p     *lab.Pair
 	nodes [2]*lab.BatonNode
@@ -250,16 +312,17 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 		return err
 	}
 	nodes, err := lab.SetupBatonNodes(p, dir, [2]lab.NodeOptions{
-		{Priority: 200, Interval: 100 * time.Millisecond, Misses: 10},
-		{Priority: 100, Interval: 100 * time.Millisecond, Misses: 10},
+		// Misses: the drain measurement stops the active for seconds.
+		{Priority: 200, Interval: 100 * time.Millisecond, Misses: 100},
+		{Priority: 100, Interval: 100 * time.Millisecond, Misses: 100},
 	})
 	if err != nil {
 		return err
 	}
 	for i, n := range nodes {
 		me, peer := lab.ApplianceName(i), 1-i
-		extra := fmt.Sprintf("link:\n  listen: \":5407\"\n  address: \"%s:5407\"\n  ca_file: %q\n  cert_file: %q\n  key_file: %q\nsessions:\n  strategy: %s\n",
-			lab.HBAddr(peer), filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, me+".crt"), filepath.Join(pkiDir, me+".key"), strategy)
+		extra := fmt.Sprintf("link:\n  listen: \":5407\"\n  address: \"%s:5407\"\n  ca_file: %q\n  cert_file: %q\n  key_file: %q\nsessions:\n  strategy: %s\n  event_buffer: %d\n  event_buffer_max: %d\n  inject_delay: %s\n",
+			lab.HBAddr(peer), filepath.Join(pkiDir, "ca.crt"), filepath.Join(pkiDir, me+".crt"), filepath.Join(pkiDir, me+".key"), strategy, eventBuffer, 2*eventBuffer, o.injectDelay)
 		f, err := os.OpenFile(n.Config, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			return err
@@ -290,15 +353,20 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 		}
 		return st.Held
 	}
+	// inKernel: with the inject strategy, the standby has also written
+	// the n entries to its kernel table.
 	base := count(p.B)
-	present := func(n int) func() bool {
-		if strategy == sessionsync.StrategyInject {
-			return func() bool { return held() >= n && count(p.B)-base >= n }
+	inKernel := func(n int) func() bool {
+		return func() bool {
+			st, err := b.sessions(1)
+			return err == nil && st.Held >= n && st.Injecting == 0 && count(p.B)-base >= n
 		}
-		return func() bool { return held() >= n }
 	}
+	present := func(n int) func() bool { return func() bool { return held() >= n } }
 
-	// Replication rate.
+	// Replication rate: until the standby holds every entry, ready for
+	// a takeover (held in memory; with inject, written to its kernel a
+	// little later, inject_delay).
 	start, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(sharedSNAT)))
 	if err != nil {
 		return err
@@ -309,8 +377,24 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 		return fmt.Errorf("baton %s: standby holds %d of %d: %w", strategy, st.Held, o.entries, err)
 	}
 	rate := float64(o.entries) / end.Sub(start).Seconds()
-	res["baton_rate_"+strategy] = rate
+	res["baton_live_"+strategy] = rate
 	logf("baton %s: %d entries on the standby after %v (%.0f/s)", strategy, o.entries, end.Sub(start).Round(time.Millisecond), rate)
+	if strategy == sessionsync.StrategyInject {
+		kend, err := waitFor(120*time.Second, inKernel(o.entries))
+		if err != nil {
+			return fmt.Errorf("baton inject: standby kernel: %w", err)
+		}
+		logf("baton inject: %d entries in the standby's kernel table after %v", o.entries, kend.Sub(start).Round(time.Millisecond))
+	}
+
+	if o.drainRuns > 0 {
+		d, err := drain(o, ca, func(stop bool) error { return pause(nodes[0].Proc, stop) },
+			func() bool { return held() == 0 }, present(o.entries))
+		if err != nil {
+			return fmt.Errorf("baton %s drain: %w", strategy, err)
+		}
+		res["baton_drain_"+strategy] = d
+	}
 
 	// Commit: 50k held, takeover.
 	if err := ca.Flush(); err != nil {
@@ -322,7 +406,12 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	if _, err := inject(ca, synthetic(o.commitN, 200000, netip.MustParseAddr(sharedSNAT))); err != nil {
 		return err
 	}
-	if _, err := waitFor(60*time.Second, present(o.commitN)); err != nil {
+	ready := present(o.commitN)
+	if strategy == sessionsync.StrategyInject {
+		// The takeover cost of continuous injection: after it caught up.
+		ready = inKernel(o.commitN)
+	}
+	if _, err := waitFor(60*time.Second, ready); err != nil {
 		return fmt.Errorf("standby holds %d of %d: %w", held(), o.commitN, err)
 	}
 	if err := b.failTo(1); err != nil {
@@ -343,10 +432,18 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	if err := b.failTo(0); err != nil {
 		return err
 	}
+	// The new active resyncs its old table to nva-b, and the flush's
+	// deletions follow: wait until the sender has nothing left to send
+	// and nva-b holds nothing.
+	drainedFrom := func(i int) bool {
+		st, err := b.sessions(i)
+		return err == nil && st.Connected && st.Pending == 0 && st.Inflight == 0
+	}
+	drained := func() bool { return drainedFrom(0) }
 	if err := ca.Flush(); err != nil {
 		return err
 	}
-	if _, err := waitFor(60*time.Second, func() bool { return held() == 0 }); err != nil {
+	if _, err := waitFor(60*time.Second, func() bool { return drained() && held() == 0 }); err != nil {
 		return fmt.Errorf("standby did not follow the flush (%d held): %w", held(), err)
 	}
 	stop, err := echoServer(p)
@@ -370,7 +467,7 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 		logf("server routes %s", out)
 		return fmt.Errorf("only %.1f%% of new flows work through nva-a", n)
 	}
-	if _, err := waitFor(30*time.Second, func() bool { return held() >= o.flows }); err != nil {
+	if _, err := waitFor(30*time.Second, func() bool { return drained() && held() == o.flows }); err != nil {
 		return fmt.Errorf("standby holds %d of %d flows: %w", held(), o.flows, err)
 	}
 	round := 1
@@ -391,7 +488,7 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 			peer := 1 - to
 			if _, err := waitFor(30*time.Second, func() bool {
 				st, err := b.sessions(peer)
-				return err == nil && st.Held >= n
+				return err == nil && st.Held >= n && drainedFrom(to)
 			}); err != nil {
 				return fmt.Errorf("new standby does not hold the flows: %w", err)
 			}
@@ -439,8 +536,8 @@ General {
 	UNIX {
 		Path %s
 	}
-	NetlinkBufferSize 2097152
-	NetlinkBufferSizeMaxGrowth 67108864
+	NetlinkBufferSize %d
+	NetlinkBufferSizeMaxGrowth %d
 	NetlinkOverrunResync on
 	Filter From Userspace {
 		Protocol Accept {
@@ -457,7 +554,7 @@ General {
 	}
 }
 `, me, peer, lab.IfHB, filepath.Join(dir, "log"), filepath.Join(dir, "lock"), filepath.Join(dir, "ctl"),
-		lab.AHB, lab.BHB, lab.AFront, lab.BFront)
+		eventBuffer, 2*eventBuffer, lab.AHB, lab.BHB, lab.AFront, lab.BFront)
 }
 
 func runConntrackd(o options, dir string, res map[string]float64) error {
@@ -468,6 +565,7 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 	}
 	defer p.Close()
 	var confs [2]string
+	var procs [2]*lab.Proc
 	for i, h := range p.Appliances() {
 		d := filepath.Join(dir, lab.ApplianceName(i))
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -481,6 +579,7 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 		if err != nil {
 			return err
 		}
+		procs[i] = proc
 		defer func() { _ = proc.Signal(syscall.SIGTERM); _ = proc.Wait() }()
 	}
 	ctl := func(i int, args ...string) ([]byte, error) {
@@ -514,8 +613,17 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 	if err != nil {
 		return fmt.Errorf("conntrackd external cache holds %d of %d: %w", ext(), o.entries, err)
 	}
-	res["ctd_rate"] = float64(o.entries) / end.Sub(start).Seconds()
-	logf("conntrackd: %d entries in the standby's external cache after %v (%.0f/s)", o.entries, end.Sub(start).Round(time.Millisecond), res["ctd_rate"])
+	res["ctd_live"] = float64(o.entries) / end.Sub(start).Seconds()
+	logf("conntrackd: %d entries in the standby's external cache after %v (%.0f/s)", o.entries, end.Sub(start).Round(time.Millisecond), res["ctd_live"])
+
+	if o.drainRuns > 0 {
+		d, err := drain(o, ca, func(stop bool) error { return pause(procs[0], stop) },
+			func() bool { return ext() == 0 }, func() bool { return ext() >= o.entries })
+		if err != nil {
+			return fmt.Errorf("conntrackd drain: %w", err)
+		}
+		res["ctd_drain"] = d
+	}
 
 	if err := ca.Flush(); err != nil {
 		return err

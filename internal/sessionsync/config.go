@@ -33,11 +33,19 @@ type Config struct {
 	// present).
 	Enabled bool `yaml:"enabled"`
 	// Strategy is how the standby holds the peer's connections: inject
-	// (written to its kernel table as they arrive, so a takeover has
-	// almost nothing left to do; default, see bench/sessions/README.md)
-	// or commit (held in memory, written to the kernel on takeover, as
-	// conntrackd does).
+	// (held in memory and written to its kernel table in the background,
+	// InjectDelay after they arrive, so a takeover has almost nothing left
+	// to do; default, see bench/sessions/README.md) or commit (held in
+	// memory, written to the kernel on takeover, as conntrackd does).
 	Strategy string `yaml:"strategy"`
+	// InjectDelay (inject strategy): the standby writes changes to its
+	// kernel once none has arrived for this long (default 50ms), and
+	// InjectMaxDelay (default 1s) after the oldest waiting one at the
+	// latest. Changes to one connection in between cost one write; a burst
+	// is received first and written after, so the two do not compete for
+	// the CPU. A takeover writes what is still waiting.
+	InjectDelay    time.Duration `yaml:"inject_delay"`
+	InjectMaxDelay time.Duration `yaml:"inject_max_delay"`
 	// Protocols synced, default [tcp, udp].
 	Protocols []string `yaml:"protocols"`
 	// Include: when set, only connections whose original source or
@@ -78,6 +86,8 @@ func (c *Config) SetDefaults() {
 	c.Protocols = []string{"tcp", "udp"}
 	c.BatchSize = 512
 	c.FlushInterval = 2 * time.Millisecond
+	c.InjectDelay = 50 * time.Millisecond
+	c.InjectMaxDelay = time.Second
 	c.Window = 64
 	c.EventBuffer = 8 << 20
 	c.EventBufferMax = 64 << 20
@@ -124,6 +134,12 @@ func (c *Config) Check(report func(key, msg string)) {
 	}
 	if c.FlushInterval < 0 || c.FlushInterval > time.Second {
 		report("flush_interval", "must be 0..1s")
+	}
+	if c.InjectDelay < 0 || c.InjectDelay > 10*time.Second {
+		report("inject_delay", "must be 0..10s")
+	}
+	if c.InjectMaxDelay < c.InjectDelay || c.InjectMaxDelay > 60*time.Second {
+		report("inject_max_delay", "must be inject_delay..60s")
 	}
 	if c.Window < 1 || c.Window > 4096 {
 		report("window", "must be 1..4096")

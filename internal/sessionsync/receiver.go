@@ -47,7 +47,7 @@ func (s *Syncer) Serve(ctx context.Context, st Stream) {
 			s.log.Warn("bad batch from peer: closing the stream (the peer resyncs)", "err", err)
 			return
 		}
-		s.apply(ctx, &bt)
+		s.apply(&bt)
 		if err := st.Send(frameAck, EncodeAck(bt.Seq)); err != nil {
 			return
 		}
@@ -55,14 +55,14 @@ func (s *Syncer) Serve(ctx context.Context, st Stream) {
 }
 
 // apply takes one batch into the held state and, with the inject
-// strategy on a node that is not active, into the kernel.
-func (s *Syncer) apply(ctx context.Context, bt *Batch) {
-	s.kmu.Lock()
-	defer s.kmu.Unlock()
-	inject := s.cfg.Strategy == StrategyInject && !s.active.Load()
+// strategy on a node that is not active, queues it for the kernel.
+func (s *Syncer) apply(bt *Batch) {
 	now := s.clk.Now()
-	var ops []conntrack.Op
+	queued := false
 	s.hmu.Lock()
+	// Read under hmu: Commit sets active before it takes the queue, so a
+	// batch either lands in the queue the commit writes or is held only.
+	inject := s.cfg.Strategy == StrategyInject && !s.active.Load()
 	if bt.Flags&flagResyncBegin != 0 {
 		s.gen++
 		s.resyncing = true
@@ -74,8 +74,9 @@ func (s *Syncer) apply(ctx context.Context, bt *Batch) {
 		if r.Delete {
 			if had {
 				delete(s.held, k)
-				if inject && old.injected {
-					ops = append(ops, conntrack.Op{Kind: conntrack.OpDelete, Entry: old.e})
+				if old.injected {
+					s.queue.put(&old, conntrack.Op{Kind: conntrack.OpDelete, Entry: old.e})
+					queued = true
 				}
 			}
 			continue
@@ -86,8 +87,9 @@ func (s *Syncer) apply(ctx context.Context, bt *Batch) {
 			if had && old.injected && old.e.SameShape(&r.Entry) {
 				kind = conntrack.OpUpdate
 			}
-			ops = append(ops, conntrack.Op{Kind: kind, Entry: r.Entry})
-			h.injected, h.at = true, now
+			h.qgen, h.qslot = old.qgen, old.qslot
+			s.queue.put(&h, conntrack.Op{Kind: kind, Entry: r.Entry})
+			h.injected, h.at, queued = true, now, true
 		}
 		s.held[k] = h
 	}
@@ -97,11 +99,18 @@ func (s *Syncer) apply(ctx context.Context, bt *Batch) {
 		for k, h := range s.held {
 			if h.gen != s.gen {
 				delete(s.held, k)
-				if inject && h.injected {
-					ops = append(ops, conntrack.Op{Kind: conntrack.OpDelete, Entry: h.e})
+				if h.injected {
+					s.queue.put(&h, conntrack.Op{Kind: conntrack.OpDelete, Entry: h.e})
+					queued = true
 				}
 			}
 		}
+		if !s.active.Load() {
+			s.cleanReq, queued = true, true
+		}
+	}
+	if queued {
+		s.queuedAt = now
 	}
 	s.hmu.Unlock()
 	s.stats.mu.Lock()
@@ -111,11 +120,8 @@ func (s *Syncer) apply(ctx context.Context, bt *Batch) {
 		s.stats.recvResyncs++
 	}
 	s.stats.mu.Unlock()
-	if len(ops) > 0 {
-		s.write(ctx, ops, "injecting")
-	}
-	if end && !s.active.Load() {
-		s.cleanStale(ctx)
+	if queued {
+		s.kickInjector()
 	}
 }
 
@@ -193,8 +199,8 @@ func (s *Syncer) refresh(ctx context.Context) {
 }
 
 // Commit makes the held connections live in the kernel: with the commit
-// strategy it writes them all; with inject it writes what is not there
-// yet. From then on the node does not inject: it is the source. The
+// strategy it writes them all; with inject what the injector has not
+// written yet. From then on the node does not inject: it is the source. The
 // held state is dropped (the kernel now has it).
 func (s *Syncer) Commit(ctx context.Context) error {
 	s.active.Store(true)
@@ -202,13 +208,16 @@ func (s *Syncer) Commit(ctx context.Context) error {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
 	s.hmu.Lock()
-	ops := make([]conntrack.Op, 0, len(s.held))
+	// What the injector has not written yet, then (commit strategy, or
+	// connections that arrived while this node was active) the rest.
+	ops := s.queue.take()
 	for _, h := range s.held {
 		if !h.injected {
 			ops = append(ops, conntrack.Op{Kind: conntrack.OpCreate, Entry: h.e})
 		}
 	}
 	s.held = map[conntrack.Key]heldEntry{}
+	s.cleanReq = false
 	s.hmu.Unlock()
 	var err error
 	var st conntrack.ApplyStats

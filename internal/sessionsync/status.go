@@ -22,6 +22,7 @@ type Status struct {
 	Connected bool   `json:"connected"` // outbound stream to the peer is up
 	Inbound   bool   `json:"inbound"`   // the peer's stream to us is up
 	Held      int    `json:"held"`      // the peer's connections held here
+	Injecting int    `json:"injecting"` // held changes not yet written to the kernel (inject)
 	Pending   int    `json:"pending"`   // changes not yet sent
 	Inflight  int    `json:"inflight"`  // batches sent, not yet acknowledged
 
@@ -62,7 +63,7 @@ func (s *Syncer) Status() Status {
 	}
 	s.smu.Unlock()
 	s.hmu.Lock()
-	st.Held, st.Inbound = len(s.held), s.inbound != nil
+	st.Held, st.Injecting, st.Inbound = len(s.held), s.queue.len(), s.inbound != nil
 	s.hmu.Unlock()
 	s.stats.mu.Lock()
 	x := &s.stats

@@ -79,16 +79,22 @@ type Syncer struct {
 	sending   bool
 	connected bool
 
-	// Receiver side. kmu serialises the receiver's kernel writes with
-	// the commit, so that nothing is injected or deleted as stale once
-	// the commit has taken the held state.
-	kmu       sync.Mutex
-	hmu       sync.Mutex
-	held      map[conntrack.Key]heldEntry
-	gen       uint64
-	resyncing bool
-	inbound   Stream
-	inboundN  int
+	// Receiver side. The stream goroutine takes batches into held (and,
+	// inject strategy, into the queue of kernel writes) under hmu and
+	// acknowledges at once; the injector goroutine writes the queue. kmu
+	// serialises the kernel writes with the commit, so that nothing is
+	// injected or deleted as stale once the commit has taken the state.
+	kmu        sync.Mutex
+	hmu        sync.Mutex
+	held       map[conntrack.Key]heldEntry
+	queue      opQueue   // kernel writes waiting (inject strategy)
+	queuedAt   time.Time // when the newest waiting write was queued
+	cleanReq   bool      // a resync ended: delete stale kernel entries
+	injectKick chan struct{}
+	gen        uint64
+	resyncing  bool
+	inbound    Stream
+	inboundN   int
 
 	stats stats
 	// Hot-path counters (one per kernel event).
@@ -102,10 +108,14 @@ type inflight struct {
 }
 
 type heldEntry struct {
-	e        conntrack.Entry
-	gen      uint64
+	e   conntrack.Entry
+	gen uint64
+	// injected: the kernel has this connection, or will once the queue
+	// is written (inject strategy).
 	injected bool
-	at       time.Time // when written to the kernel (inject)
+	at       time.Time // when queued for the kernel (inject)
+	// The slot of its op in the queue (1-based), valid in generation qgen.
+	qgen, qslot uint32
 }
 
 type stats struct {
@@ -149,8 +159,8 @@ func New(o Options) (*Syncer, error) {
 		cfg: o.Config, opt: o, filter: f, clk: o.Clock,
 		log:    o.Logger.With("component", "sessions", "peer", o.Peer),
 		roleCh: make(chan bool, 1), notify: make(chan struct{}, 1), ackCh: make(chan struct{}, 1),
-		committed: make(chan struct{}, 1),
-		held:      map[conntrack.Key]heldEntry{}, pending: newPendingSet(),
+		committed: make(chan struct{}, 1), injectKick: make(chan struct{}, 1),
+		held: map[conntrack.Key]heldEntry{}, queue: newOpQueue(), pending: newPendingSet(),
 	}, nil
 }
 
@@ -171,8 +181,8 @@ func (s *Syncer) RoleChanged(active bool) {
 }
 
 // Run runs until ctx ends: while the node is active it follows the kernel
-// table and streams it to the peer; while standby it keeps injected
-// entries alive (inject strategy).
+// table and streams it to the peer; while standby it writes what the peer
+// sends to the kernel and keeps it alive there (inject strategy).
 func (s *Syncer) Run(ctx context.Context) error {
 	var stop context.CancelFunc
 	var done chan struct{}
@@ -184,6 +194,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 		}
 	}
 	defer halt()
+	var injector sync.WaitGroup
+	injector.Add(1)
+	go func() { defer injector.Done(); s.runInjector(ctx) }()
+	defer injector.Wait()
 	tick := s.clk.NewTimer(time.Second)
 	defer tick.Stop()
 	lastRefresh := s.clk.Now()

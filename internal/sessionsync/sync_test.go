@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -87,14 +89,18 @@ func testConfig(strategy string) Config {
 	return c
 }
 
-func newPair(t *testing.T, strategy string) *pair {
+func newPair(t *testing.T, strategy string, tune ...func(*Config)) *pair {
+	cfg := testConfig(strategy)
+	for _, f := range tune {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pair{t: t, ctx: ctx, ta: conntrack.NewFake(), tb: conntrack.NewFake()}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	mk := func(tab *conntrack.Fake, peer func() *Syncer) *Syncer {
 		s, err := New(Options{
-			Config: testConfig(strategy), Peer: "peer", Table: tab, Clock: clock.Real{},
+			Config: cfg, Peer: "peer", Table: tab, Clock: clock.Real{},
 			Watch: func() (Watcher, error) {
 				w := tab.Watch(1 << 16)
 				p.mu.Lock()
@@ -274,6 +280,74 @@ func TestInjectStrategyWritesAsItArrives(t *testing.T) {
 	}
 }
 
+// The standby acknowledges and holds what arrives at once and writes it to
+// its kernel InjectDelay later; a takeover before then writes what waits.
+func TestInjectStrategyTakeoverWritesWhatWaits(t *testing.T) {
+	p := newPair(t, StrategyInject, func(c *Config) { c.InjectDelay = time.Hour })
+	for i := range 30 {
+		p.ta.Set(entry(i))
+	}
+	// An older version of a connection in the standby's kernel (left from
+	// a commit, say) that is gone on the active: its delete must not be
+	// lost behind the create still waiting.
+	p.tb.Set(entry(4))
+	p.activateA()
+	eventually(t, "30 held on the standby", func() bool { return p.b.Status().Held == 30 })
+	p.ta.Remove(entry(4).Key())
+	eventually(t, "29 held", func() bool { return p.b.Status().Held == 29 })
+	if n, st := p.tb.Len(), p.b.Status(); n != 1 || st.Injecting != 30 {
+		t.Fatalf("kernel holds %d, %d waiting; want 1 and 30", n, st.Injecting)
+	}
+	if err := p.b.Commit(p.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !same(tableKeys(p.tb), tableKeys(p.ta)) {
+		t.Fatalf("kernel after takeover:\n%v\nwant\n%v", tableKeys(p.tb), tableKeys(p.ta))
+	}
+	if st := p.b.Status(); st.LastCommitN != 30 || st.Injecting != 0 || p.tb.Applies() != 1 {
+		t.Fatalf("takeover wrote %d in %d writes, %d still waiting; want 30 in one", st.LastCommitN, p.tb.Applies(), st.Injecting)
+	}
+}
+
+func TestOpQueueMerges(t *testing.T) {
+	e := func(i int, mark uint32) conntrack.Entry { x := entry(i); x.Mark = mark; return x }
+	op := func(k conntrack.OpKind, x conntrack.Entry) conntrack.Op { return conntrack.Op{Kind: k, Entry: x} }
+	q := newOpQueue()
+	var h [6]heldEntry // the held entries of connections 1..5
+	q.put(&h[1], op(conntrack.OpCreate, e(1, 1)))
+	q.put(&h[1], op(conntrack.OpUpdate, e(1, 2))) // still to be created: a create
+	q.put(&h[2], op(conntrack.OpUpdate, e(2, 1)))
+	q.put(&h[2], op(conntrack.OpUpdate, e(2, 2))) // update of an update
+	q.put(&h[3], op(conntrack.OpDelete, e(3, 1)))
+	q.put(&h[3], op(conntrack.OpUpdate, e(3, 2))) // deleted, back again: a create
+	q.put(&h[4], op(conntrack.OpCreate, e(4, 1)))
+	q.put(&h[4], op(conntrack.OpDelete, e(4, 1)))  // created and deleted: the delete stays
+	var again heldEntry                            // connection 4 back: a new held entry
+	q.put(&again, op(conntrack.OpCreate, e(4, 2))) // after the delete
+	if q.len() != 5 {
+		t.Fatalf("len %d, want 5", q.len())
+	}
+	got := q.take()
+	want := []conntrack.Op{op(conntrack.OpCreate, e(1, 2)), op(conntrack.OpUpdate, e(2, 2)), op(conntrack.OpCreate, e(3, 2)),
+		op(conntrack.OpDelete, e(4, 1)), op(conntrack.OpCreate, e(4, 2))}
+	if len(got) != len(want) {
+		t.Fatalf("took %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("op %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if q.len() != 0 || len(q.take()) != 0 {
+		t.Fatal("queue not empty after take")
+	}
+	// After a take, the slots are stale: a change is queued anew.
+	q.put(&h[1], op(conntrack.OpUpdate, e(1, 3)))
+	if got := q.take(); len(got) != 1 || got[0] != op(conntrack.OpUpdate, e(1, 3)) {
+		t.Fatalf("after take: %v", got)
+	}
+}
+
 func TestReconnectAndOverrunResync(t *testing.T) {
 	p := newPair(t, StrategyCommit)
 	for i := range 40 {
@@ -393,3 +467,106 @@ func TestFilter(t *testing.T) {
 }
 
 func actionTakeover() action.Takeover { return action.Takeover{Term: 2, Reason: "test"} }
+
+// The IPv4 masks must agree with netip's prefix test, mapped addresses
+// and IPv6 prefixes included.
+func TestPrefixSetAgreesWithNetip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	addr4 := func() netip.Addr {
+		// Few distinct high bytes, so that prefixes match often.
+		return netip.AddrFrom4([4]byte{10, byte(rng.IntN(3)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+	}
+	for range 200 {
+		var set prefixSet
+		var ps []netip.Prefix
+		for range 1 + rng.IntN(4) {
+			var p netip.Prefix
+			if rng.IntN(5) == 0 {
+				p = netip.PrefixFrom(netip.MustParseAddr("fd00::1"), rng.IntN(129)).Masked()
+			} else {
+				p = netip.PrefixFrom(addr4(), rng.IntN(33)).Masked()
+			}
+			set.add(p)
+			ps = append(ps, p)
+		}
+		for range 50 {
+			a := addr4()
+			switch rng.IntN(4) {
+			case 0:
+				a = netip.AddrFrom16(a.As16()) // ::ffff:a
+			case 1:
+				a = netip.MustParseAddr("fd00::1")
+			}
+			want := false
+			for _, p := range ps {
+				want = want || p.Contains(a.Unmap())
+			}
+			if got := set.contains(a); got != want {
+				t.Fatalf("%v in %v: got %v, want %v", a, ps, got, want)
+			}
+		}
+	}
+}
+
+// The standby writes to its kernel once changes stop for InjectDelay, and
+// no later than InjectMaxDelay after the first one waited.
+func TestInjectorWaitsForQuietOrMaxDelay(t *testing.T) {
+	cfg := testConfig(StrategyInject)
+	cfg.InjectDelay, cfg.InjectMaxDelay = 50*time.Millisecond, 200*time.Millisecond
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	tb := conntrack.NewFake()
+	s, err := New(Options{Config: cfg, Peer: "peer", Table: tb, Clock: clk,
+		Watch: func() (Watcher, error) { return nil, errors.New("not here") },
+		Dial:  func(context.Context) (Stream, error) { return nil, errors.New("not here") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.runInjector(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			runtime.Gosched()
+		}
+	}
+	armed := func() bool { return clk.Pending() > 0 }
+	n := 0
+	send := func() {
+		n++
+		s.apply(&Batch{Seq: uint64(n), Records: []Record{{Entry: entry(n)}}})
+	}
+
+	// A change every 30ms: never quiet, written at the maximum delay.
+	send()
+	for elapsed := 30 * time.Millisecond; elapsed < 200*time.Millisecond; elapsed += 30 * time.Millisecond {
+		until("the injector to wait", armed)
+		clk.Advance(30 * time.Millisecond)
+		send()
+		if tb.Applies() != 0 {
+			t.Fatalf("written after %v while changes kept coming", elapsed)
+		}
+	}
+	until("the injector to wait", armed)
+	clk.Advance(50 * time.Millisecond)
+	until("the write at the maximum delay", func() bool { return tb.Applies() == 1 })
+	if tb.Len() != n {
+		t.Fatalf("kernel holds %d, want %d", tb.Len(), n)
+	}
+
+	// One change, then quiet: written InjectDelay later.
+	send()
+	until("the injector to wait", armed)
+	clk.Advance(49 * time.Millisecond)
+	if tb.Applies() != 1 {
+		t.Fatal("written before the delay")
+	}
+	clk.Advance(time.Millisecond)
+	until("the write after a quiet delay", func() bool { return tb.Applies() == 2 })
+}

@@ -161,7 +161,7 @@ func (c *Conn) Get(k Key) (Entry, bool, error) {
 	defer c.mu.Unlock()
 	c.seq++
 	seq := c.seq
-	q := Entry{Proto: k.Proto, Zone: k.Zone, Orig: k.Orig}
+	q := Entry{Proto: k.Proto, Zone: k.Zone, Orig: k.Orig()}
 	if err := c.send(AppendGet(c.out[:0], &q, seq)); err != nil {
 		return Entry{}, false, err
 	}
@@ -179,7 +179,7 @@ func (c *Conn) Get(k Key) (Entry, bool, error) {
 			case typeCTNew:
 				e, err := DecodeEntry(m.Payload)
 				if err != nil {
-					return Entry{}, false, fmt.Errorf("reading conntrack entry %s: %w", k.Orig, err)
+					return Entry{}, false, fmt.Errorf("reading conntrack entry %s: %w", k.Orig(), err)
 				}
 				got = &e
 			case nlmsgError:
@@ -187,7 +187,7 @@ func (c *Conn) Get(k Key) (Entry, bool, error) {
 					return Entry{}, false, nil
 				}
 				if m.Errno != 0 {
-					return Entry{}, false, fmt.Errorf("reading conntrack entry %s: %w", k.Orig, syscall.Errno(m.Errno))
+					return Entry{}, false, fmt.Errorf("reading conntrack entry %s: %w", k.Orig(), syscall.Errno(m.Errno))
 				}
 				if got == nil {
 					return Entry{}, false, nil

@@ -86,15 +86,34 @@ type Entry struct {
 	ID       uint32 // kernel's id, local only
 }
 
-// Key identifies an entry: protocol, zone and original tuple.
+// Key identifies an entry: protocol, zone and original tuple. It holds no
+// pointers (addresses as 16 bytes), so maps of hundreds of thousands of
+// keys hash plain memory and cost the garbage collector nothing to scan.
 type Key struct {
-	Proto uint8
-	Zone  uint16
-	Orig  Tuple
+	Src, Dst         [16]byte
+	SrcPort, DstPort uint16
+	Zone             uint16
+	Proto            uint8
+	V6               bool
 }
 
 // Key returns the entry's key.
-func (e Entry) Key() Key { return Key{Proto: e.Proto, Zone: e.Zone, Orig: e.Orig} }
+func (e Entry) Key() Key {
+	return Key{Src: e.Orig.Src.As16(), Dst: e.Orig.Dst.As16(), SrcPort: e.Orig.SrcPort, DstPort: e.Orig.DstPort,
+		Zone: e.Zone, Proto: e.Proto, V6: e.V6()}
+}
+
+// Orig returns the original tuple the key was made from.
+func (k Key) Orig() Tuple {
+	addr := func(b [16]byte) netip.Addr {
+		a := netip.AddrFrom16(b)
+		if !k.V6 {
+			a = a.Unmap()
+		}
+		return a
+	}
+	return Tuple{Src: addr(k.Src), Dst: addr(k.Dst), SrcPort: k.SrcPort, DstPort: k.DstPort}
+}
 
 // V6 reports whether the entry is IPv6.
 func (e *Entry) V6() bool { return e.Orig.Src.Is6() && !e.Orig.Src.Is4In6() }
@@ -247,15 +266,14 @@ func (k Key) Shard(n int) int {
 	}
 	h := uint32(2166136261)
 	mix := func(b byte) { h = (h ^ uint32(b)) * 16777619 }
-	s, d := k.Orig.Src.As16(), k.Orig.Dst.As16()
 	for i := range 16 {
-		mix(s[i])
-		mix(d[i])
+		mix(k.Src[i])
+		mix(k.Dst[i])
 	}
-	mix(byte(k.Orig.SrcPort))
-	mix(byte(k.Orig.SrcPort >> 8))
-	mix(byte(k.Orig.DstPort))
-	mix(byte(k.Orig.DstPort >> 8))
+	mix(byte(k.SrcPort))
+	mix(byte(k.SrcPort >> 8))
+	mix(byte(k.DstPort))
+	mix(byte(k.DstPort >> 8))
 	mix(k.Proto)
 	mix(byte(k.Zone))
 	return int(h % uint32(n))

@@ -1,0 +1,105 @@
+package sessionsync
+
+import (
+	"context"
+
+	"github.com/batonha/baton/internal/provider/conntrack"
+)
+
+// opQueue holds the kernel writes waiting on the standby, in order. A
+// connection's held entry remembers its op's slot, so a later change to a
+// queued connection takes its place and the connection costs one write,
+// without a map of its own.
+type opQueue struct {
+	gen uint32 // slots of earlier generations were taken
+	ops []conntrack.Op
+}
+
+func newOpQueue() opQueue { return opQueue{gen: 1} }
+
+// put queues op for the connection held as h and records the slot in h.
+// Merged with what is queued for it: an update of a connection still to
+// be created (or just deleted) is a create, and a delete replaces
+// anything. A delete is never dropped, even when the create it follows
+// was not written yet: the kernel may hold an older version (from before
+// a commit, say) that must go.
+func (q *opQueue) put(h *heldEntry, op conntrack.Op) {
+	if h.qgen == q.gen && h.qslot > 0 {
+		prev := &q.ops[h.qslot-1]
+		if op.Kind == conntrack.OpUpdate && prev.Kind != conntrack.OpUpdate {
+			op.Kind = conntrack.OpCreate
+		}
+		*prev = op
+		return
+	}
+	q.ops = append(q.ops, op)
+	h.qgen, h.qslot = q.gen, uint32(len(q.ops))
+}
+
+// take empties the queue and returns its ops.
+func (q *opQueue) take() []conntrack.Op {
+	out := q.ops
+	q.ops = make([]conntrack.Op, 0, cap(out))
+	q.gen++
+	return out
+}
+
+func (q *opQueue) len() int { return len(q.ops) }
+
+func (s *Syncer) kickInjector() {
+	select {
+	case s.injectKick <- struct{}{}:
+	default:
+	}
+}
+
+// runInjector writes the queued changes to the kernel once none has
+// arrived for InjectDelay, or InjectMaxDelay after the first, until ctx
+// ends.
+func (s *Syncer) runInjector(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.injectKick:
+		}
+		first := s.clk.Now()
+		for s.cfg.InjectDelay > 0 {
+			if !s.wait(ctx, s.cfg.InjectDelay) {
+				return
+			}
+			s.hmu.Lock()
+			quiet := s.clk.Now().Sub(s.queuedAt) >= s.cfg.InjectDelay
+			s.hmu.Unlock()
+			if quiet || s.clk.Now().Sub(first) >= s.cfg.InjectMaxDelay {
+				break
+			}
+		}
+		s.inject(ctx)
+	}
+}
+
+// inject writes what is queued, then deletes stale entries if a resync
+// ended. A node that became active writes nothing: its commit took the
+// queue.
+func (s *Syncer) inject(ctx context.Context) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	s.hmu.Lock()
+	if s.active.Load() {
+		s.hmu.Unlock()
+		return
+	}
+	ops := s.queue.take()
+	clean := s.cleanReq
+	s.cleanReq = false
+	s.hmu.Unlock()
+	if len(ops) > 0 {
+		st := s.write(ctx, ops, "injecting")
+		s.log.Debug("injected", "ops", len(ops), "created", st.Created, "updated", st.Updated, "replaced", st.Replaced,
+			"deleted", st.Deleted, "missing", st.Missing, "failed", st.Failed)
+	}
+	if clean {
+		s.cleanStale(ctx)
+	}
+}

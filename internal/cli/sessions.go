@@ -93,7 +93,7 @@ func printSessionStatus(w io.Writer, st sessionsync.Status) {
 	fmt.Fprintf(w, "sessions  strategy %s  %s  peer %s\n", st.Strategy, role, st.Peer)
 	fmt.Fprintf(w, "stream    to peer %s  from peer %s  lag %.1fms  ack rtt %.2fms  pending %d  in flight %d batches\n",
 		link, in, st.LagMs, st.AckRTTMs, st.Pending, st.Inflight)
-	fmt.Fprintf(w, "held      %d connections\n", st.Held)
+	fmt.Fprintf(w, "held      %d connections, %d changes waiting for the kernel\n", st.Held, st.Injecting)
 	fmt.Fprintf(w, "changes   sent %d (%.0f/s)  received %d (%.0f/s)  local events %d  filtered %d\n",
 		st.Sent, st.SentPerSec, st.Received, st.ReceivedPerSec, st.LocalEvents, st.Filtered)
 	fmt.Fprintf(w, "resyncs   sent %d (last %d entries in %.1fms)  received %d  event overruns %d\n",

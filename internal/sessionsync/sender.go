@@ -9,34 +9,32 @@ import (
 	"github.com/batonha/baton/internal/provider/conntrack"
 )
 
-// pendingSet holds changes not yet sent, one per connection (the latest
-// wins), in the order connections first changed.
+// pendingSet holds the changes not yet sent, in order. It does not merge
+// repeated changes of a connection: the receiver applies them in order, and
+// the event path on the active node stays a plain append. maxPending bounds
+// it: a peer that falls that far behind gets a full resync instead.
 type pendingSet struct {
-	idx  map[conntrack.Key]int
 	recs []Record
 }
 
-func newPendingSet() pendingSet { return pendingSet{idx: map[conntrack.Key]int{}} }
+const maxPending = 1 << 20
 
-func (p *pendingSet) put(r Record) {
-	k := r.Entry.Key()
-	if i, ok := p.idx[k]; ok {
-		p.recs[i] = r
-		return
+func newPendingSet() pendingSet { return pendingSet{} }
+
+func (p *pendingSet) put(r Record) { p.recs = append(p.recs, r) }
+
+// keys returns the set of connections with a pending change.
+func (p *pendingSet) keys() map[conntrack.Key]struct{} {
+	m := make(map[conntrack.Key]struct{}, len(p.recs))
+	for i := range p.recs {
+		m[p.recs[i].Entry.Key()] = struct{}{}
 	}
-	p.idx[k] = len(p.recs)
-	p.recs = append(p.recs, r)
-}
-
-func (p *pendingSet) has(k conntrack.Key) bool {
-	_, ok := p.idx[k]
-	return ok
+	return m
 }
 
 func (p *pendingSet) take() []Record {
 	r := p.recs
 	p.recs = nil
-	clear(p.idx)
 	return r
 }
 
@@ -57,6 +55,11 @@ func (s *Syncer) onEvent(ev conntrack.Event) {
 		// No stream: the next connection starts with a full resync.
 		s.smu.Unlock()
 		return
+	}
+	if s.pending.len() >= maxPending {
+		// The peer is too far behind: drop the backlog, resync instead.
+		s.pending.take()
+		s.resyncReq = true
 	}
 	s.pending.put(Record{Delete: ev.Type == conntrack.EventDestroy, Entry: ev.Entry})
 	n := s.pending.len()
@@ -239,6 +242,7 @@ func (s *Syncer) resync(ctx context.Context, st Stream, seq *uint64) error {
 	recs := make([]Record, 0, len(entries))
 	filtered := 0
 	s.smu.Lock()
+	changed := s.pending.keys()
 	for i := range entries {
 		e := &entries[i]
 		if !s.filter.Match(e) {
@@ -247,7 +251,7 @@ func (s *Syncer) resync(ctx context.Context, st Stream, seq *uint64) error {
 		}
 		// A connection that changed since the dump began is sent as its
 		// latest event says.
-		if !s.pending.has(e.Key()) {
+		if _, ok := changed[e.Key()]; !ok {
 			recs = append(recs, Record{Entry: *e})
 		}
 	}

@@ -36,10 +36,12 @@ func (q *opQueue) put(h *heldEntry, op conntrack.Op) {
 	h.qgen, h.qslot = q.gen, uint32(len(q.ops))
 }
 
-// take empties the queue and returns its ops.
+// take empties the queue and returns its ops. The next queue starts with
+// room for a burst of moderate size, not the last one's (which may have
+// been a full resync).
 func (q *opQueue) take() []conntrack.Op {
 	out := q.ops
-	q.ops = make([]conntrack.Op, 0, cap(out))
+	q.ops = make([]conntrack.Op, 0, min(cap(out), 4096))
 	q.gen++
 	return out
 }

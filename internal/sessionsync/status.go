@@ -258,6 +258,7 @@ type collector struct{ s *Syncer }
 
 var (
 	descHeld     = prometheus.NewDesc("baton_sessions_held", "Connections of the peer held here.", []string{"peer"}, nil)
+	descInject   = prometheus.NewDesc("baton_sessions_injecting", "Held changes not yet written to the kernel (inject strategy).", nil, nil)
 	descEvents   = prometheus.NewDesc("baton_sessions_changes_total", "Connection changes synced, by direction.", []string{"direction"}, nil)
 	descRate     = prometheus.NewDesc("baton_sessions_changes_per_second", "Connection changes per second, by direction.", []string{"direction"}, nil)
 	descLag      = prometheus.NewDesc("baton_sessions_lag_seconds", "Age of the oldest unacknowledged batch.", nil, nil)
@@ -270,7 +271,7 @@ var (
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHeld, descEvents, descRate, descLag, descResyncs, descCommits, descCommitD, descCommitN, descDrops, descOverruns} {
+	for _, d := range []*prometheus.Desc{descHeld, descInject, descEvents, descRate, descLag, descResyncs, descCommits, descCommitD, descCommitN, descDrops, descOverruns} {
 		ch <- d
 	}
 }
@@ -279,6 +280,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.Status()
 	g, ct := prometheus.GaugeValue, prometheus.CounterValue
 	ch <- prometheus.MustNewConstMetric(descHeld, g, float64(st.Held), st.Peer)
+	ch <- prometheus.MustNewConstMetric(descInject, g, float64(st.Injecting))
 	ch <- prometheus.MustNewConstMetric(descEvents, ct, float64(st.Sent), "sent")
 	ch <- prometheus.MustNewConstMetric(descEvents, ct, float64(st.Received), "received")
 	ch <- prometheus.MustNewConstMetric(descRate, g, st.SentPerSec, "sent")

@@ -12,27 +12,33 @@ import (
 // without a map of its own.
 type opQueue struct {
 	gen uint32 // slots of earlier generations were taken
-	ops []conntrack.Op
+	ops []packedOp
+}
+
+// packedOp is a queued write without pointers (see packedEntry).
+type packedOp struct {
+	kind conntrack.OpKind
+	p    packedEntry
 }
 
 func newOpQueue() opQueue { return opQueue{gen: 1} }
 
-// put queues op for the connection held as h and records the slot in h.
-// Merged with what is queued for it: an update of a connection still to
-// be created (or just deleted) is a create, and a delete replaces
-// anything. A delete is never dropped, even when the create it follows
-// was not written yet: the kernel may hold an older version (from before
-// a commit, say) that must go.
-func (q *opQueue) put(h *heldEntry, op conntrack.Op) {
+// put queues the write kind of p for the connection held as h and records
+// the slot in h. Merged with what is queued for it: an update of a
+// connection still to be created (or just deleted) is a create, and a
+// delete replaces anything. A delete is never dropped, even when the
+// create it follows was not written yet: the kernel may hold an older
+// version (from before a commit, say) that must go.
+func (q *opQueue) put(h *heldEntry, kind conntrack.OpKind, p *packedEntry) {
 	if h.qgen == q.gen && h.qslot > 0 {
 		prev := &q.ops[h.qslot-1]
-		if op.Kind == conntrack.OpUpdate && prev.Kind != conntrack.OpUpdate {
-			op.Kind = conntrack.OpCreate
+		if kind == conntrack.OpUpdate && prev.kind != conntrack.OpUpdate {
+			kind = conntrack.OpCreate
 		}
-		*prev = op
+		*prev = packedOp{kind: kind, p: *p}
 		return
 	}
-	q.ops = append(q.ops, op)
+	q.ops = append(q.ops, packedOp{kind: kind, p: *p})
 	h.qgen, h.qslot = q.gen, uint32(len(q.ops))
 }
 
@@ -40,8 +46,11 @@ func (q *opQueue) put(h *heldEntry, op conntrack.Op) {
 // room for a burst of moderate size, not the last one's (which may have
 // been a full resync).
 func (q *opQueue) take() []conntrack.Op {
-	out := q.ops
-	q.ops = make([]conntrack.Op, 0, min(cap(out), 4096))
+	out := make([]conntrack.Op, len(q.ops))
+	for i := range q.ops {
+		out[i] = conntrack.Op{Kind: q.ops[i].kind, Entry: q.ops[i].p.entry()}
+	}
+	q.ops = make([]packedOp, 0, min(cap(q.ops), 4096))
 	q.gen++
 	return out
 }

@@ -69,29 +69,29 @@ func (s *Syncer) apply(bt *Batch) {
 	}
 	for i := range bt.Records {
 		r := &bt.Records[i]
-		k := r.Entry.Key()
-		old, had := s.held[k]
+		p := pack(&r.Entry)
+		old, had := s.held[p.key]
 		if r.Delete {
 			if had {
-				delete(s.held, k)
+				delete(s.held, p.key)
 				if old.injected {
-					s.queue.put(&old, conntrack.Op{Kind: conntrack.OpDelete, Entry: old.e})
+					s.queue.put(&old, conntrack.OpDelete, &old.p)
 					queued = true
 				}
 			}
 			continue
 		}
-		h := heldEntry{e: r.Entry, gen: s.gen}
+		h := heldEntry{p: p, gen: s.gen}
 		if inject {
 			kind := conntrack.OpCreate
-			if had && old.injected && old.e.SameShape(&r.Entry) {
+			if had && old.injected && old.p.sameShape(&p) {
 				kind = conntrack.OpUpdate
 			}
 			h.qgen, h.qslot = old.qgen, old.qslot
-			s.queue.put(&h, conntrack.Op{Kind: kind, Entry: r.Entry})
-			h.injected, h.at, queued = true, now, true
+			s.queue.put(&h, kind, &p)
+			h.injected, h.at, queued = true, now.UnixNano(), true
 		}
-		s.held[k] = h
+		s.held[p.key] = h
 	}
 	end := bt.Flags&flagResyncEnd != 0 && s.resyncing
 	if end {
@@ -100,7 +100,7 @@ func (s *Syncer) apply(bt *Batch) {
 			if h.gen != s.gen {
 				delete(s.held, k)
 				if h.injected {
-					s.queue.put(&h, conntrack.Op{Kind: conntrack.OpDelete, Entry: h.e})
+					s.queue.put(&h, conntrack.OpDelete, &h.p)
 					queued = true
 				}
 			}
@@ -183,9 +183,9 @@ func (s *Syncer) refresh(ctx context.Context) {
 	var ops []conntrack.Op
 	s.hmu.Lock()
 	for k, h := range s.held {
-		if h.injected && now.Sub(h.at) >= time.Duration(h.e.Timeout)*time.Second/2 {
-			ops = append(ops, conntrack.Op{Kind: conntrack.OpUpdate, Entry: h.e})
-			h.at = now
+		if h.injected && time.Duration(now.UnixNano()-h.at) >= time.Duration(h.p.timeout)*time.Second/2 {
+			ops = append(ops, conntrack.Op{Kind: conntrack.OpUpdate, Entry: h.p.entry()})
+			h.at = now.UnixNano()
 			s.held[k] = h
 		}
 	}
@@ -213,7 +213,7 @@ func (s *Syncer) Commit(ctx context.Context) error {
 	ops := s.queue.take()
 	for _, h := range s.held {
 		if !h.injected {
-			ops = append(ops, conntrack.Op{Kind: conntrack.OpCreate, Entry: h.e})
+			ops = append(ops, conntrack.Op{Kind: conntrack.OpCreate, Entry: h.p.entry()})
 		}
 	}
 	s.held = map[conntrack.Key]heldEntry{}

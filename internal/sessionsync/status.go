@@ -154,8 +154,9 @@ func (s *Syncer) Held(q Query) Dump {
 	s.hmu.Lock()
 	var all []Conn
 	for _, h := range s.held {
-		if q.Match(&h.e) {
-			all = append(all, connOf(&h.e, h.injected))
+		e := h.p.entry()
+		if q.Match(&e) {
+			all = append(all, connOf(&e, h.injected))
 		}
 	}
 	s.hmu.Unlock()

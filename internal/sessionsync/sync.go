@@ -108,12 +108,12 @@ type inflight struct {
 }
 
 type heldEntry struct {
-	e   conntrack.Entry
+	p   packedEntry
 	gen uint64
 	// injected: the kernel has this connection, or will once the queue
 	// is written (inject strategy).
 	injected bool
-	at       time.Time // when queued for the kernel (inject)
+	at       int64 // when queued for the kernel (inject), Unix nanoseconds
 	// The slot of its op in the queue (1-based), valid in generation qgen.
 	qgen, qslot uint32
 }

@@ -313,17 +313,18 @@ func TestOpQueueMerges(t *testing.T) {
 	e := func(i int, mark uint32) conntrack.Entry { x := entry(i); x.Mark = mark; return x }
 	op := func(k conntrack.OpKind, x conntrack.Entry) conntrack.Op { return conntrack.Op{Kind: k, Entry: x} }
 	q := newOpQueue()
+	put := func(h *heldEntry, o conntrack.Op) { p := pack(&o.Entry); q.put(h, o.Kind, &p) }
 	var h [6]heldEntry // the held entries of connections 1..5
-	q.put(&h[1], op(conntrack.OpCreate, e(1, 1)))
-	q.put(&h[1], op(conntrack.OpUpdate, e(1, 2))) // still to be created: a create
-	q.put(&h[2], op(conntrack.OpUpdate, e(2, 1)))
-	q.put(&h[2], op(conntrack.OpUpdate, e(2, 2))) // update of an update
-	q.put(&h[3], op(conntrack.OpDelete, e(3, 1)))
-	q.put(&h[3], op(conntrack.OpUpdate, e(3, 2))) // deleted, back again: a create
-	q.put(&h[4], op(conntrack.OpCreate, e(4, 1)))
-	q.put(&h[4], op(conntrack.OpDelete, e(4, 1)))  // created and deleted: the delete stays
-	var again heldEntry                            // connection 4 back: a new held entry
-	q.put(&again, op(conntrack.OpCreate, e(4, 2))) // after the delete
+	put(&h[1], op(conntrack.OpCreate, e(1, 1)))
+	put(&h[1], op(conntrack.OpUpdate, e(1, 2))) // still to be created: a create
+	put(&h[2], op(conntrack.OpUpdate, e(2, 1)))
+	put(&h[2], op(conntrack.OpUpdate, e(2, 2))) // update of an update
+	put(&h[3], op(conntrack.OpDelete, e(3, 1)))
+	put(&h[3], op(conntrack.OpUpdate, e(3, 2))) // deleted, back again: a create
+	put(&h[4], op(conntrack.OpCreate, e(4, 1)))
+	put(&h[4], op(conntrack.OpDelete, e(4, 1)))  // created and deleted: the delete stays
+	var again heldEntry                          // connection 4 back: a new held entry
+	put(&again, op(conntrack.OpCreate, e(4, 2))) // after the delete
 	if q.len() != 5 {
 		t.Fatalf("len %d, want 5", q.len())
 	}
@@ -342,7 +343,7 @@ func TestOpQueueMerges(t *testing.T) {
 		t.Fatal("queue not empty after take")
 	}
 	// After a take, the slots are stale: a change is queued anew.
-	q.put(&h[1], op(conntrack.OpUpdate, e(1, 3)))
+	put(&h[1], op(conntrack.OpUpdate, e(1, 3)))
 	if got := q.take(); len(got) != 1 || got[0] != op(conntrack.OpUpdate, e(1, 3)) {
 		t.Fatalf("after take: %v", got)
 	}
@@ -470,6 +471,28 @@ func actionTakeover() action.Takeover { return action.Takeover{Term: 2, Reason: 
 
 // The IPv4 masks must agree with netip's prefix test, mapped addresses
 // and IPv6 prefixes included.
+func TestPackedEntryRoundTrips(t *testing.T) {
+	for _, e := range []conntrack.Entry{entry(3), sampleBatch().Records[1].Entry} {
+		e.ID = 0 // local to a kernel, not kept
+		p := pack(&e)
+		if got := p.entry(); got != e {
+			t.Fatalf("packed and unpacked:\n%+v\nwant\n%+v", got, e)
+		}
+		moved := e
+		moved.Reply.DstPort++
+		q := pack(&moved)
+		if p.sameShape(&q) || !p.sameShape(&p) {
+			t.Fatal("sameShape ignores the reply tuple")
+		}
+		changed := e
+		changed.Mark, changed.Timeout = 77, 1
+		q = pack(&changed)
+		if !p.sameShape(&q) {
+			t.Fatal("sameShape looks at what can change in place")
+		}
+	}
+}
+
 func TestPrefixSetAgreesWithNetip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	addr4 := func() netip.Addr {

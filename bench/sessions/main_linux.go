@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -388,8 +389,13 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	}
 
 	if o.drainRuns > 0 {
-		d, err := drain(o, ca, func(stop bool) error { return pause(nodes[0].Proc, stop) },
-			func() bool { return held() == 0 }, present(o.entries))
+		// Each drain starts from a quiet pair: nothing held, nothing
+		// waiting for the standby's kernel.
+		quiet := func() bool {
+			st, err := b.sessions(1)
+			return err == nil && st.Held == 0 && st.Injecting == 0
+		}
+		d, err := drain(o, ca, func(stop bool) error { return pause(nodes[0].Proc, stop) }, quiet, present(o.entries))
 		if err != nil {
 			return fmt.Errorf("baton %s drain: %w", strategy, err)
 		}
@@ -508,6 +514,26 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	return nil
 }
 
+// ctdStatsCache is conntrackd's control request behind `conntrackd -s
+// cache` (STATS_CACHE in its conntrackd.h).
+const ctdStatsCache = 29
+
+// ctlRequest sends one request to conntrackd's control socket and returns
+// the answer, as `conntrackd -C conf -s cache` would print it, without a
+// process per poll (that would take CPU from the daemon being measured).
+func ctlRequest(sock string, req uint32) ([]byte, error) {
+	c, err := net.DialTimeout("unix", sock, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(binary.NativeEndian.AppendUint32(nil, req)); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(c)
+}
+
 // conntrackdConf is an FTFW configuration over unicast UDP on the hb link
 // with its own lock file and control socket.
 func conntrackdConf(dir string, i int) string {
@@ -586,7 +612,7 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 		return p.Appliances()[i].Run(context.Background(), append([]string{o.conntrackd, "-C", confs[i]}, args...)...)
 	}
 	ext := func() int {
-		out, err := ctl(1, "-s", "cache")
+		out, err := ctlRequest(filepath.Join(dir, lab.ApplianceName(1), "ctl"), ctdStatsCache)
 		if err != nil {
 			return -1
 		}

@@ -2,6 +2,7 @@ package sessionsync
 
 import (
 	"context"
+	"time"
 
 	"github.com/batonha/baton/internal/provider/conntrack"
 )
@@ -80,14 +81,21 @@ func (s *Syncer) runInjector(ctx context.Context) {
 				return
 			}
 			s.hmu.Lock()
-			quiet := s.clk.Now().Sub(s.queuedAt) >= s.cfg.InjectDelay
+			last := s.queuedAt
 			s.hmu.Unlock()
-			if quiet || s.clk.Now().Sub(first) >= s.cfg.InjectMaxDelay {
+			if s.injectDue(s.clk.Now(), first, last) {
 				break
 			}
 		}
 		s.inject(ctx)
 	}
+}
+
+// injectDue reports whether the waiting changes are to be written at now:
+// none arrived for InjectDelay since last, or the round that began at
+// first has waited InjectMaxDelay.
+func (s *Syncer) injectDue(now, first, last time.Time) bool {
+	return now.Sub(last) >= s.cfg.InjectDelay || now.Sub(first) >= s.cfg.InjectMaxDelay
 }
 
 // inject writes what is queued, then deletes stale entries if a resync

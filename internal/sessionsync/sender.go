@@ -14,25 +14,32 @@ import (
 // the event path on the active node stays a plain append. maxPending bounds
 // it: a peer that falls that far behind gets a full resync instead.
 type pendingSet struct {
-	recs []Record
+	recs []change
+}
+
+// change is a record waiting to be sent, without pointers (see
+// packedEntry): the backlog of a burst can hold many.
+type change struct {
+	del bool
+	p   packedEntry
 }
 
 const maxPending = 1 << 20
 
 func newPendingSet() pendingSet { return pendingSet{} }
 
-func (p *pendingSet) put(r Record) { p.recs = append(p.recs, r) }
+func (p *pendingSet) put(c change) { p.recs = append(p.recs, c) }
 
 // keys returns the set of connections with a pending change.
 func (p *pendingSet) keys() map[conntrack.Key]struct{} {
 	m := make(map[conntrack.Key]struct{}, len(p.recs))
 	for i := range p.recs {
-		m[p.recs[i].Entry.Key()] = struct{}{}
+		m[p.recs[i].p.key] = struct{}{}
 	}
 	return m
 }
 
-func (p *pendingSet) take() []Record {
+func (p *pendingSet) take() []change {
 	r := p.recs
 	p.recs = nil
 	return r
@@ -61,7 +68,7 @@ func (s *Syncer) onEvent(ev conntrack.Event) {
 		s.pending.take()
 		s.resyncReq = true
 	}
-	s.pending.put(Record{Delete: ev.Type == conntrack.EventDestroy, Entry: ev.Entry})
+	s.pending.put(change{del: ev.Type == conntrack.EventDestroy, p: pack(&ev.Entry)})
 	n := s.pending.len()
 	s.smu.Unlock()
 	if n == 1 || n >= s.cfg.BatchSize {
@@ -239,7 +246,7 @@ func (s *Syncer) resync(ctx context.Context, st Stream, seq *uint64) error {
 	if err != nil {
 		return fmt.Errorf("dumping the connection table: %w", err)
 	}
-	recs := make([]Record, 0, len(entries))
+	recs := make([]change, 0, len(entries))
 	filtered := 0
 	s.smu.Lock()
 	changed := s.pending.keys()
@@ -251,8 +258,8 @@ func (s *Syncer) resync(ctx context.Context, st Stream, seq *uint64) error {
 		}
 		// A connection that changed since the dump began is sent as its
 		// latest event says.
-		if _, ok := changed[e.Key()]; !ok {
-			recs = append(recs, Record{Entry: *e})
+		if p := pack(e); !has(changed, p.key) {
+			recs = append(recs, change{p: p})
 		}
 	}
 	recs = append(recs, s.pending.take()...)
@@ -272,7 +279,7 @@ func (s *Syncer) resync(ctx context.Context, st Stream, seq *uint64) error {
 
 // sendRecords sends recs in batches; firstFlags go on the first batch,
 // and end puts the resync end marker on the last.
-func (s *Syncer) sendRecords(ctx context.Context, st Stream, seq *uint64, recs []Record, firstFlags uint8, end bool) error {
+func (s *Syncer) sendRecords(ctx context.Context, st Stream, seq *uint64, recs []change, firstFlags uint8, end bool) error {
 	bs := s.cfg.BatchSize
 	var buf []byte
 	for i := 0; i < len(recs) || i == 0; i += bs {
@@ -293,7 +300,7 @@ func (s *Syncer) sendRecords(ctx context.Context, st Stream, seq *uint64, recs [
 		*seq++
 		buf = AppendBatchHeader(buf[:0], *seq, flags, j-i)
 		for k := i; k < j; k++ {
-			buf = AppendRecord(buf, &recs[k])
+			buf = appendChange(buf, &recs[k])
 		}
 		s.smu.Lock()
 		s.inflight = append(s.inflight, inflight{seq: *seq, sent: s.clk.Now(), n: j - i})
@@ -346,4 +353,9 @@ func (s *Syncer) onAck(seq uint64) {
 	case s.ackCh <- struct{}{}:
 	default:
 	}
+}
+
+func has(m map[conntrack.Key]struct{}, k conntrack.Key) bool {
+	_, ok := m[k]
+	return ok
 }

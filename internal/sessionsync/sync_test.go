@@ -6,7 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -532,64 +531,31 @@ func TestPrefixSetAgreesWithNetip(t *testing.T) {
 }
 
 // The standby writes to its kernel once changes stop for InjectDelay, and
-// no later than InjectMaxDelay after the first one waited.
-func TestInjectorWaitsForQuietOrMaxDelay(t *testing.T) {
+// no later than InjectMaxDelay after the round began.
+func TestInjectDue(t *testing.T) {
 	cfg := testConfig(StrategyInject)
 	cfg.InjectDelay, cfg.InjectMaxDelay = 50*time.Millisecond, 200*time.Millisecond
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	tb := conntrack.NewFake()
-	s, err := New(Options{Config: cfg, Peer: "peer", Table: tb, Clock: clk,
+	s, err := New(Options{Config: cfg, Peer: "peer", Table: conntrack.NewFake(),
 		Watch: func() (Watcher, error) { return nil, errors.New("not here") },
 		Dial:  func(context.Context) (Stream, error) { return nil, errors.New("not here") }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.runInjector(ctx) }()
-	defer func() { cancel(); <-done }()
-
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			runtime.Gosched()
+	first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return first.Add(time.Duration(ms) * time.Millisecond) }
+	for _, c := range []struct {
+		now, last int
+		due       bool
+	}{
+		{50, 0, true},   // quiet for the delay
+		{49, 0, false},  // not yet
+		{60, 30, false}, // a change 30ms ago: still coming
+		{180, 150, false},
+		{200, 180, true}, // changes kept coming: the maximum delay
+		{230, 229, true},
+	} {
+		if got := s.injectDue(at(c.now), first, at(c.last)); got != c.due {
+			t.Errorf("at %dms, last change at %dms: due %v, want %v", c.now, c.last, got, c.due)
 		}
 	}
-	armed := func() bool { return clk.Pending() > 0 }
-	n := 0
-	send := func() {
-		n++
-		s.apply(&Batch{Seq: uint64(n), Records: []Record{{Entry: entry(n)}}})
-	}
-
-	// A change every 30ms: never quiet, written at the maximum delay.
-	send()
-	for elapsed := 30 * time.Millisecond; elapsed < 200*time.Millisecond; elapsed += 30 * time.Millisecond {
-		until("the injector to wait", armed)
-		clk.Advance(30 * time.Millisecond)
-		send()
-		if tb.Applies() != 0 {
-			t.Fatalf("written after %v while changes kept coming", elapsed)
-		}
-	}
-	until("the injector to wait", armed)
-	clk.Advance(50 * time.Millisecond)
-	until("the write at the maximum delay", func() bool { return tb.Applies() == 1 })
-	if tb.Len() != n {
-		t.Fatalf("kernel holds %d, want %d", tb.Len(), n)
-	}
-
-	// One change, then quiet: written InjectDelay later.
-	send()
-	until("the injector to wait", armed)
-	clk.Advance(49 * time.Millisecond)
-	if tb.Applies() != 1 {
-		t.Fatal("written before the delay")
-	}
-	clk.Advance(time.Millisecond)
-	until("the write after a quiet delay", func() bool { return tb.Applies() == 2 })
 }

@@ -97,6 +97,49 @@ func AppendRecord(b []byte, r *Record) []byte {
 	return b
 }
 
+// appendChange appends the wire form of c, the same bytes as AppendRecord
+// of its entry.
+func appendChange(b []byte, c *change) []byte {
+	p := &c.p
+	op, fam := opUpsert, uint8(4)
+	if c.del {
+		op = opDelete
+	}
+	if p.key.V6 {
+		fam = 6
+	}
+	b = append(b, op, p.key.Proto, fam)
+	b = binary.BigEndian.AppendUint16(b, p.key.Zone)
+	b = appendPackedTuple(b, &p.key.Src, &p.key.Dst, p.key.SrcPort, p.key.DstPort, p.key.V6)
+	if c.del {
+		return b
+	}
+	b = appendPackedTuple(b, &p.rsrc, &p.rdst, p.rsport, p.rdport, p.key.V6)
+	b = binary.BigEndian.AppendUint32(b, p.status)
+	b = binary.BigEndian.AppendUint32(b, p.timeout)
+	b = binary.BigEndian.AppendUint32(b, p.mark)
+	b = append(b, p.tcpState)
+	if p.labels != [16]byte{} {
+		b = append(b, 1)
+		b = append(b, p.labels[:]...)
+	} else {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendPackedTuple(b []byte, src, dst *[16]byte, sport, dport uint16, v6 bool) []byte {
+	if v6 {
+		b = append(b, src[:]...)
+		b = append(b, dst[:]...)
+	} else {
+		b = append(b, src[12:]...)
+		b = append(b, dst[12:]...)
+	}
+	b = binary.BigEndian.AppendUint16(b, sport)
+	return binary.BigEndian.AppendUint16(b, dport)
+}
+
 // AppendBatchHeader appends a batch header for count records.
 func AppendBatchHeader(b []byte, seq uint64, flags uint8, count int) []byte {
 	b = binary.BigEndian.AppendUint64(b, seq)

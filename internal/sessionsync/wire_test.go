@@ -81,3 +81,22 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// The sender encodes from packed entries: the bytes must be AppendRecord's.
+func TestAppendChangeMatchesAppendRecord(t *testing.T) {
+	recs := sampleBatch().Records
+	for i := range 50 {
+		e := entry(i)
+		if i%3 == 0 {
+			e.Labels[i%16] = byte(i)
+		}
+		recs = append(recs, Record{Delete: i%5 == 0, Entry: e})
+	}
+	for _, r := range recs {
+		c := change{del: r.Delete, p: pack(&r.Entry)}
+		got, want := appendChange(nil, &c), AppendRecord(nil, &r)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%+v:\n got %x\nwant %x", r, got, want)
+		}
+	}
+}

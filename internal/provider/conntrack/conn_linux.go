@@ -384,11 +384,21 @@ type Watcher struct {
 	fd     int
 	rcvbuf int
 	maxbuf int
-	// recvmmsg state: up to batch event messages per system call.
+	// Two sets of recvmmsg buffers: one goroutine receives into one set
+	// while another decodes the other, so that the kernel's copy and the
+	// decoding run side by side.
+	sets [2]*recvSet
+	msgs []Message
+}
+
+// recvSet is one recvmmsg call's buffers, and what it received.
+type recvSet struct {
 	bufs [][]byte
 	iovs []unix.Iovec
 	hdrs []unix.Mmsghdr
-	msgs []Message
+	n    int
+	// overrun: events were lost here (ENOBUFS); n is 0 then.
+	overrun bool
 }
 
 const (
@@ -412,10 +422,13 @@ func NewWatcher(rcvbuf, maxbuf int) (*Watcher, error) {
 	}
 	tv := unix.Timeval{Usec: 200000}
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	w := &Watcher{fd: fd, rcvbuf: rcvbuf, maxbuf: max(maxbuf, rcvbuf),
-		bufs: make([][]byte, watchBatch), iovs: make([]unix.Iovec, watchBatch), hdrs: make([]unix.Mmsghdr, watchBatch)}
-	for i := range w.bufs {
-		w.bufs[i] = make([]byte, watchBufLen)
+	w := &Watcher{fd: fd, rcvbuf: rcvbuf, maxbuf: max(maxbuf, rcvbuf)}
+	for i := range w.sets {
+		rs := &recvSet{bufs: make([][]byte, watchBatch), iovs: make([]unix.Iovec, watchBatch), hdrs: make([]unix.Mmsghdr, watchBatch)}
+		for j := range rs.bufs {
+			rs.bufs[j] = make([]byte, watchBufLen)
+		}
+		w.sets[i] = rs
 	}
 	return w, nil
 }
@@ -426,18 +439,19 @@ func (w *Watcher) RcvBuf() int { return w.rcvbuf }
 // Close closes the socket; call it after Run returned.
 func (w *Watcher) Close() error { return unix.Close(w.fd) }
 
-// recv receives up to watchBatch messages: it blocks for the first (up
-// to the socket's receive timeout) and takes what else is queued.
-func (w *Watcher) recv() (int, error) {
-	for i := range w.hdrs {
-		w.iovs[i].Base = &w.bufs[i][0]
-		w.iovs[i].SetLen(len(w.bufs[i]))
-		w.hdrs[i] = unix.Mmsghdr{}
-		w.hdrs[i].Hdr.Iov = &w.iovs[i]
-		w.hdrs[i].Hdr.SetIovlen(1)
+// recv receives up to watchBatch messages into rs: it blocks for the
+// first (up to the socket's receive timeout) and takes what else is
+// queued.
+func (w *Watcher) recv(rs *recvSet) (int, error) {
+	for i := range rs.hdrs {
+		rs.iovs[i].Base = &rs.bufs[i][0]
+		rs.iovs[i].SetLen(len(rs.bufs[i]))
+		rs.hdrs[i] = unix.Mmsghdr{}
+		rs.hdrs[i].Hdr.Iov = &rs.iovs[i]
+		rs.hdrs[i].Hdr.SetIovlen(1)
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&w.hdrs[0])),
-		uintptr(len(w.hdrs)), unix.MSG_WAITFORONE, 0, 0)
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(w.fd), uintptr(unsafe.Pointer(&rs.hdrs[0])),
+		uintptr(len(rs.hdrs)), unix.MSG_WAITFORONE, 0, 0)
 	if errno != 0 {
 		return 0, errno
 	}
@@ -446,47 +460,76 @@ func (w *Watcher) recv() (int, error) {
 
 // Run delivers events to handle until ctx ends. After an overrun it
 // doubles the receive buffer (up to the maximum), calls overrun and
-// goes on: the caller resyncs from a dump.
+// goes on: the caller resyncs from a dump. handle and overrun are called
+// from one goroutine, in the order the kernel sent the events.
 func (w *Watcher) Run(ctx context.Context, handle func(Event), overrun func()) error {
+	free := make(chan *recvSet, len(w.sets))
+	full := make(chan *recvSet, len(w.sets))
+	for _, rs := range w.sets {
+		free <- rs
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for rs := range full {
+			w.deliver(rs, handle, overrun)
+			free <- rs
+		}
+	}()
+	defer func() { close(full); <-done }()
 	for ctx.Err() == nil {
-		n, err := w.recv()
+		rs := <-free
+		n, err := w.recv(rs)
 		switch {
 		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+			free <- rs
 			continue
 		case errors.Is(err, unix.ENOBUFS):
 			if w.rcvbuf < w.maxbuf {
 				w.rcvbuf = min(2*w.rcvbuf, w.maxbuf)
 				setRcvBuf(w.fd, w.rcvbuf)
 			}
-			overrun()
+			// Tell at once, in order with the events before.
+			rs.n, rs.overrun = 0, true
+			full <- rs
 			continue
 		case err != nil:
+			free <- rs
 			return fmt.Errorf("receiving conntrack events: %w", err)
 		}
-		for i := range n {
-			h := &w.hdrs[i]
-			if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-				// An event larger than the buffer: treat it as lost.
-				overrun()
+		rs.n, rs.overrun = n, false
+		full <- rs
+	}
+	return nil
+}
+
+// deliver decodes what rs received and hands the events on.
+func (w *Watcher) deliver(rs *recvSet, handle func(Event), overrun func()) {
+	if rs.overrun {
+		overrun()
+	}
+	for i := range rs.n {
+		h := &rs.hdrs[i]
+		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			// An event larger than the buffer: treat it as lost.
+			overrun()
+			continue
+		}
+		var err error
+		w.msgs, err = appendMessages(w.msgs[:0], rs.bufs[i][:h.Len])
+		if err != nil {
+			continue
+		}
+		for _, m := range w.msgs {
+			t, ok := EventOf(m)
+			if !ok {
 				continue
 			}
-			var err error
-			w.msgs, err = appendMessages(w.msgs[:0], w.bufs[i][:h.Len])
+			e, err := DecodeEntry(m.Payload)
 			if err != nil {
 				continue
 			}
-			for _, m := range w.msgs {
-				t, ok := EventOf(m)
-				if !ok {
-					continue
-				}
-				e, err := DecodeEntry(m.Payload)
-				if err != nil {
-					continue
-				}
-				handle(Event{Type: t, Entry: e})
-			}
+			handle(Event{Type: t, Entry: e})
 		}
 	}
-	return nil
 }

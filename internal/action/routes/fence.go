@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -50,15 +52,20 @@ func (a *Action) fenced(ctx context.Context, t action.Takeover, write func() err
 		return err
 	}
 	if err := f.checkFence(ctx, tables, t.Token); err != nil {
-		if errors.Is(err, ErrStale) {
-			return action.Fault(err)
-		}
-		return err
+		return staleFault(err)
 	}
 	if err := write(); err != nil {
 		return err
 	}
-	return f.recordFence(ctx, tables, t.Token)
+	return staleFault(f.recordFence(ctx, tables, t.Token))
+}
+
+// staleFault makes a stale writer's error a fault, which demotes it.
+func staleFault(err error) error {
+	if errors.Is(err, ErrStale) {
+		return action.Fault(err)
+	}
+	return err
 }
 
 func (b *awsBackend) checkFence(ctx context.Context, tables []string, token uint64) error {
@@ -99,41 +106,24 @@ func (b *awsBackend) recordFence(ctx context.Context, tables []string, token uin
 const AzureFenceTag = "baton-fencing-token"
 
 func (b *azureBackend) checkFence(ctx context.Context, tables []string, token uint64) error {
-	for _, table := range tables {
-		id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
-		if err != nil {
-			return err
-		}
-		resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
-		if err != nil {
-			return azErr(err, "Microsoft.Network/routeTables/read", "reading the fencing tag of "+table)
-		}
-		if have, ok := azureToken(resp.Tags); ok && have > token {
-			return fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w", table, have, token, ErrStale)
-		}
-	}
-	return nil
+	return eachTable(tables, func(table string) error {
+		_, _, err := b.readFence(ctx, table, token)
+		return err
+	})
 }
 
 // recordFence writes the token tag with If-Match on the table's ETag as
 // read just before, so that a newer active recording its own token in
 // between wins and this node learns it is stale.
 func (b *azureBackend) recordFence(ctx context.Context, tables []string, token uint64) error {
-	for _, table := range tables {
-		id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
+	return eachTable(tables, func(table string) error {
+		id, resp, err := b.readFence(ctx, table, token)
 		if err != nil {
 			return err
 		}
-		resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
-		if err != nil {
-			return azErr(err, "Microsoft.Network/routeTables/read", "reading route table "+table)
-		}
-		if have, ok := azureToken(resp.Tags); ok && have > token {
-			return action.Fault(fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w", table, have, token, ErrStale))
-		}
-		tags := map[string]*string{}
-		for k, v := range resp.Tags {
-			tags[k] = v
+		tags := maps.Clone(resp.Tags)
+		if tags == nil {
+			tags = map[string]*string{}
 		}
 		v := strconv.FormatUint(token, 10)
 		tags[AzureFenceTag] = &v
@@ -144,12 +134,45 @@ func (b *azureBackend) recordFence(ctx context.Context, tables []string, token u
 		if _, err := b.cl.RouteTables.UpdateTags(wctx, id.ResourceGroup, id.Name, armnetwork.TagsObject{Tags: tags}, nil); err != nil {
 			var re *azcore.ResponseError
 			if errors.As(err, &re) && re.StatusCode == http.StatusPreconditionFailed {
-				return action.Fault(fmt.Errorf("route table %s changed while recording fencing token %d: %w", table, token, ErrStale))
+				return fmt.Errorf("route table %s changed while recording fencing token %d: %w", table, token, ErrStale)
 			}
 			return azErr(err, "Microsoft.Network/routeTables/write", "recording fencing token on "+table)
 		}
+		return nil
+	})
+}
+
+// readFence reads a route table and fails with ErrStale when its tag
+// records a token above token.
+func (b *azureBackend) readFence(ctx context.Context, table string, token uint64) (azure.ResourceID, armnetwork.RouteTablesClientGetResponse, error) {
+	id, err := azure.ParseID(table, "Microsoft.Network/routeTables")
+	if err != nil {
+		return id, armnetwork.RouteTablesClientGetResponse{}, err
 	}
-	return nil
+	resp, err := b.cl.RouteTables.Get(ctx, id.ResourceGroup, id.Name, nil)
+	if err != nil {
+		return id, resp, azErr(err, "Microsoft.Network/routeTables/read", "reading the fencing tag of "+table)
+	}
+	if have, ok := azureToken(resp.Tags); ok && have > token {
+		return id, resp, fmt.Errorf("route table %s was written under fencing token %d, this node holds %d: %w", table, have, token, ErrStale)
+	}
+	return id, resp, nil
+}
+
+// eachTable runs fn for every table at once (one round trip for any
+// number of tables, as the route writes) and joins the errors.
+func eachTable(tables []string, fn func(table string) error) error {
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	for i, table := range tables {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(table)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func azureToken(tags map[string]*string) (uint64, bool) {

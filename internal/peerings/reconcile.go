@@ -359,12 +359,5 @@ func (r *Reconciler) sleep(ctx context.Context, wait *time.Duration, deadline ti
 		return errDeadline
 	}
 	*wait = min(2*d, maxBackoff)
-	t := r.opt.Clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C():
-		return nil
-	}
+	return clock.Sleep(ctx, r.opt.Clock, d)
 }

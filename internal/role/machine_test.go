@@ -427,7 +427,10 @@ func TestRandomizedWitnessNeverDualActive(t *testing.T) {
 	}
 }
 
-func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
+// witnessActive returns a node of a witness pair that found its peer dead,
+// waited for the lease and took the role with token.
+func witnessActive(t *testing.T, token uint64) *Machine {
+	t.Helper()
 	c := cfg("a", 150, false)
 	c.Witness = true
 	a := New(c, t0, 0)
@@ -436,9 +439,14 @@ func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
 	if a.State() != Init || !a.WantsLease() {
 		t.Fatalf("must wait for the lease: %s want=%v", a.State(), a.WantsLease())
 	}
-	if tr := last(t, a.LeaseAcquired(t0.Add(time.Second), 7)); tr.To != Active {
+	if tr := last(t, a.LeaseAcquired(t0.Add(time.Second), token)); tr.To != Active {
 		t.Fatalf("got %+v", tr)
 	}
+	return a
+}
+
+func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
+	a := witnessActive(t, 7)
 	a.PeerMessage(t0.Add(time.Second), peer("b", Standby, a.Term(), 100))
 	trs, err := a.Switchover(t0.Add(time.Second))
 	if err != nil {
@@ -450,12 +458,7 @@ func TestWitnessSwitchoverBreaksBeforeMake(t *testing.T) {
 }
 
 func TestWitnessLeaseLostStepsDown(t *testing.T) {
-	c := cfg("a", 150, false)
-	c.Witness = true
-	a := New(c, t0, 0)
-	a.PeerDead(t0, false)
-	a.Tick(t0.Add(time.Second))
-	a.LeaseAcquired(t0.Add(time.Second), 3)
+	a := witnessActive(t, 3)
 	tr := last(t, a.LeaseLost(t0.Add(2*time.Second)))
 	if tr.To != Standby || tr.Reason != ReasonLeaseLost {
 		t.Fatalf("got %+v, want STANDBY lease_lost", tr)

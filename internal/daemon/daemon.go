@@ -589,12 +589,13 @@ func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 	return nil
 }
 
-// apply carries out transitions: tell the peer first (so a dual-active
-// window closes within one message), then the actions, hooks and disk.
+// apply carries out transitions: the actions first (on a takeover the
+// probe flip is the product), then tell the peer (so that a dual-active
+// window closes within one message), then hooks, metrics and disk.
 func (d *Daemon) apply(trs []role.Transition) {
+	var last role.Transition
 	if len(trs) > 0 {
-		// The actions first: on a takeover the probe flip is the product.
-		last := trs[len(trs)-1]
+		last = trs[len(trs)-1]
 		d.pipeline.Set(last.To == role.Active, action.Takeover{Term: last.Term, Reason: string(last.Reason), Token: d.machine.LeaseToken()}, last.At)
 	}
 	// Tell the peer at once whenever what we advertise changed, so that a
@@ -616,7 +617,6 @@ func (d *Daemon) apply(trs []role.Transition) {
 		return
 	}
 	defer d.notifySubsystems(snap)
-	last := trs[len(trs)-1]
 	for _, tr := range trs {
 		d.log.Info("role changed", "from", tr.From.String(), "to", tr.To.String(), "reason", string(tr.Reason),
 			"term", tr.Term, "role", tr.To.String(), "detail", tr.Detail)

@@ -169,18 +169,15 @@ type Monitor struct {
 	// delivered is the peer state last handed out in an event: a message
 	// that repeats it is not an event (the consumer wakes only for news).
 	delivered *role.PeerInfo
-	// stateEpoch and stateSeq identify the newest message whose state was
-	// taken: an older one still proves the path alive but says nothing.
-	stateEpoch, stateSeq uint64
-	lastHeard            time.Time
-	replay               *replayWindow
-	drops                map[string]uint64
-	sent                 uint64
-	received             uint64
-	tick                 clock.Timer
-	out                  *outConn
-	inbound              map[*inConn]struct{}
-	currentIn            *inConn // the inbound connection that carried the last valid message
+	lastHeard time.Time
+	replay    *replayWindow
+	drops     map[string]uint64
+	sent      uint64
+	received  uint64
+	tick      clock.Timer
+	out       *outConn
+	inbound   map[*inConn]struct{}
+	currentIn *inConn // the inbound connection that carried the last valid message
 }
 
 // New validates cfg and returns a Monitor. It binds nothing.
@@ -704,9 +701,8 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 	// seen (a TCP backlog or a slow path delivering late), which is right
 	// for liveness but not for state: only the newest message says what
 	// the peer is now.
-	newest := msg.Epoch != m.stateEpoch || msg.Seq > m.stateSeq
+	newest := m.replay.newest(msg.Seq)
 	if newest {
-		m.stateEpoch, m.stateSeq = msg.Epoch, msg.Seq
 		m.peer = &info
 	}
 	if msg.Flags&FlagLeaving != 0 {

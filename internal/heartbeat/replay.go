@@ -51,6 +51,10 @@ func (w *replayWindow) reset(epoch uint64) {
 	w.epoch, w.top, w.fresh = epoch, 0, true
 }
 
+// newest reports whether seq, just accepted by check, is the highest of
+// its epoch so far (an accepted older one filled a gap).
+func (w *replayWindow) newest(seq uint64) bool { return seq == w.top }
+
 // check decides on (epoch, seq) and, when it is accepted, records it.
 func (w *replayWindow) check(epoch, seq uint64) verdict {
 	switch {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/batonha/baton/internal/clock"
 	"io"
 	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/batonha/baton/bench/internal/pairbench"
+	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/lab"
 )
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/batonha/baton/internal/clock"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/bench/internal/pairbench"
+	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/lab"
 )
 

@@ -3,10 +3,11 @@ package pairbench
 import (
 	"context"
 	"fmt"
-	"github.com/batonha/baton/internal/clock"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/clock"
 )
 
 // SettledFunc reports the active node when a pair is settled right now;

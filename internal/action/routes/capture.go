@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/batonha/baton/internal/store"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/batonha/baton/internal/store"
 )
 
 // CaptureFile is the name of the capture inside the state directory.

@@ -6,13 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/batonha/baton/internal/clock"
 	"net"
 	"net/netip"
 	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/batonha/baton/internal/clock"
 )
 
 // packetConn is an AF_PACKET socket bound to one interface and one

@@ -1,10 +1,6 @@
 package sessionsync
 
-import (
-	"net/netip"
-
-	"github.com/batonha/baton/internal/provider/conntrack"
-)
+import "github.com/batonha/baton/internal/provider/conntrack"
 
 // packedEntry is a conntrack entry without pointers (addresses as 16
 // bytes): the standby holds hundreds of thousands of them, and a table of
@@ -27,20 +23,15 @@ func pack(e *conntrack.Entry) packedEntry {
 
 // entry unpacks p (the kernel's local ID is not kept).
 func (p *packedEntry) entry() conntrack.Entry {
-	addr := func(b [16]byte) netip.Addr {
-		a := netip.AddrFrom16(b)
-		if !p.key.V6 {
-			a = a.Unmap()
-		}
-		return a
-	}
-	return conntrack.Entry{Proto: p.key.Proto, Zone: p.key.Zone, Orig: p.key.Orig(),
-		Reply:  conntrack.Tuple{Src: addr(p.rsrc), Dst: addr(p.rdst), SrcPort: p.rsport, DstPort: p.rdport},
+	// The reply tuple unpacks as a key's tuple does.
+	reply := conntrack.Key{Src: p.rsrc, Dst: p.rdst, SrcPort: p.rsport, DstPort: p.rdport, V6: p.key.V6}
+	return conntrack.Entry{Proto: p.key.Proto, Zone: p.key.Zone, Orig: p.key.Orig(), Reply: reply.Orig(),
 		Status: p.status, Timeout: p.timeout, Mark: p.mark, TCPState: p.tcpState, Labels: p.labels}
 }
 
 // sameShape reports whether p and q differ only in what ctnetlink can
-// change in place (conntrack.Entry.SameShape).
+// change in place (status, timeout, mark, labels, TCP state): an update
+// does; another shape takes a delete and a create.
 func (p *packedEntry) sameShape(q *packedEntry) bool {
 	return p.key == q.key && p.rsrc == q.rsrc && p.rdst == q.rdst && p.rsport == q.rsport && p.rdport == q.rdport
 }

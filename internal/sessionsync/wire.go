@@ -52,53 +52,13 @@ type Batch struct {
 	Records []Record
 }
 
-func appendTuple(b []byte, t conntrack.Tuple, v6 bool) []byte {
-	if v6 {
-		s, d := t.Src.As16(), t.Dst.As16()
-		b = append(b, s[:]...)
-		b = append(b, d[:]...)
-	} else {
-		s, d := t.Src.As4(), t.Dst.As4()
-		b = append(b, s[:]...)
-		b = append(b, d[:]...)
-	}
-	b = binary.BigEndian.AppendUint16(b, t.SrcPort)
-	return binary.BigEndian.AppendUint16(b, t.DstPort)
-}
-
 // AppendRecord appends the wire form of r to b.
 func AppendRecord(b []byte, r *Record) []byte {
-	e := &r.Entry
-	v6 := e.V6()
-	op, fam := opUpsert, uint8(4)
-	if r.Delete {
-		op = opDelete
-	}
-	if v6 {
-		fam = 6
-	}
-	b = append(b, op, e.Proto, fam)
-	b = binary.BigEndian.AppendUint16(b, e.Zone)
-	b = appendTuple(b, e.Orig, v6)
-	if r.Delete {
-		return b
-	}
-	b = appendTuple(b, e.Reply, v6)
-	b = binary.BigEndian.AppendUint32(b, e.Status)
-	b = binary.BigEndian.AppendUint32(b, e.Timeout)
-	b = binary.BigEndian.AppendUint32(b, e.Mark)
-	b = append(b, e.TCPState)
-	if e.HasLabels() {
-		b = append(b, 1)
-		b = append(b, e.Labels[:]...)
-	} else {
-		b = append(b, 0)
-	}
-	return b
+	return appendChange(b, &change{del: r.Delete, p: pack(&r.Entry)})
 }
 
-// appendChange appends the wire form of c, the same bytes as AppendRecord
-// of its entry.
+// appendChange appends the wire form of c (the sender keeps its changes
+// packed).
 func appendChange(b []byte, c *change) []byte {
 	p := &c.p
 	op, fam := opUpsert, uint8(4)

@@ -142,12 +142,6 @@ func (e *Entry) portful() bool {
 // HasLabels reports whether any label bit is set.
 func (e *Entry) HasLabels() bool { return e.Labels != [16]byte{} }
 
-// SameShape reports whether e and o differ only in what ctnetlink can
-// change in place (status, timeout, mark, labels, TCP state): same tuples.
-func (e *Entry) SameShape(o *Entry) bool {
-	return e.Proto == o.Proto && e.Zone == o.Zone && e.Orig == o.Orig && e.Reply == o.Reply
-}
-
 // ProtoName is the usual name of a protocol number.
 func ProtoName(p uint8) string {
 	switch p {

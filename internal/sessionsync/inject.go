@@ -98,9 +98,13 @@ func (s *Syncer) injectDue(now, first, last time.Time) bool {
 	return now.Sub(last) >= s.cfg.InjectDelay || now.Sub(first) >= s.cfg.InjectMaxDelay
 }
 
+// injectChunk is the most ops the injector writes at once: a takeover
+// waits for at most one chunk, then writes the rest itself.
+const injectChunk = 2048
+
 // inject writes what is queued, then deletes stale entries if a resync
-// ended. A node that became active writes nothing: its commit took the
-// queue.
+// ended. A node that became active writes nothing more: what it had taken
+// goes back for the commit, which writes it first.
 func (s *Syncer) inject(ctx context.Context) {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
@@ -109,14 +113,23 @@ func (s *Syncer) inject(ctx context.Context) {
 		s.hmu.Unlock()
 		return
 	}
-	ops := s.queue.take()
+	ops := append(s.handBack, s.queue.take()...)
+	s.handBack = nil
 	clean := s.cleanReq
 	s.cleanReq = false
 	s.hmu.Unlock()
-	if len(ops) > 0 {
-		st := s.write(ctx, ops, "injecting")
-		s.log.Debug("injected", "ops", len(ops), "created", st.Created, "updated", st.Updated, "replaced", st.Replaced,
+	for len(ops) > 0 {
+		if s.active.Load() {
+			s.hmu.Lock()
+			s.handBack = ops
+			s.hmu.Unlock()
+			return
+		}
+		n := min(len(ops), injectChunk)
+		st := s.write(ctx, ops[:n], "injecting")
+		s.log.Debug("injected", "ops", n, "created", st.Created, "updated", st.Updated, "replaced", st.Replaced,
 			"deleted", st.Deleted, "missing", st.Missing, "failed", st.Failed)
+		ops = ops[n:]
 	}
 	if clean {
 		s.cleanStale(ctx)

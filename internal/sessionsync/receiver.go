@@ -208,9 +208,11 @@ func (s *Syncer) Commit(ctx context.Context) error {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
 	s.hmu.Lock()
-	// What the injector has not written yet, then (commit strategy, or
-	// connections that arrived while this node was active) the rest.
-	ops := s.queue.take()
+	// What the injector had taken but not written, what it has not taken
+	// yet, then (commit strategy, or connections that arrived while this
+	// node was active) the rest.
+	ops := append(s.handBack, s.queue.take()...)
+	s.handBack = nil
 	for _, h := range s.held {
 		if !h.injected {
 			ops = append(ops, conntrack.Op{Kind: conntrack.OpCreate, Entry: h.p.entry()})

@@ -63,7 +63,7 @@ func (s *Syncer) Status() Status {
 	}
 	s.smu.Unlock()
 	s.hmu.Lock()
-	st.Held, st.Injecting, st.Inbound = len(s.held), s.queue.len(), s.inbound != nil
+	st.Held, st.Injecting, st.Inbound = len(s.held), s.queue.len()+len(s.handBack), s.inbound != nil
 	s.hmu.Unlock()
 	s.stats.mu.Lock()
 	x := &s.stats

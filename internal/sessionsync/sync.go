@@ -87,9 +87,10 @@ type Syncer struct {
 	kmu        sync.Mutex
 	hmu        sync.Mutex
 	held       map[conntrack.Key]heldEntry
-	queue      opQueue   // kernel writes waiting (inject strategy)
-	queuedAt   time.Time // when the newest waiting write was queued
-	cleanReq   bool      // a resync ended: delete stale kernel entries
+	queue      opQueue        // kernel writes waiting (inject strategy)
+	handBack   []conntrack.Op // taken by the injector, left for the commit
+	queuedAt   time.Time      // when the newest waiting write was queued
+	cleanReq   bool           // a resync ended: delete stale kernel entries
 	injectKick chan struct{}
 	gen        uint64
 	resyncing  bool

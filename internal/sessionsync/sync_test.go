@@ -559,3 +559,49 @@ func TestInjectDue(t *testing.T) {
 		}
 	}
 }
+
+// A takeover during a long background write waits for one chunk at most:
+// the injector hands the rest back and the commit writes it.
+func TestTakeoverInterruptsInjection(t *testing.T) {
+	tb := conntrack.NewFake()
+	s, err := New(Options{Config: testConfig(StrategyInject), Peer: "peer", Table: tb,
+		Watch: func() (Watcher, error) { return nil, errors.New("not here") },
+		Dial:  func(context.Context) (Stream, error) { return nil, errors.New("not here") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3*injectChunk + 5
+	bt := Batch{Seq: 1}
+	for i := range n {
+		e := entry(i)
+		e.Orig.SrcPort, e.Reply.DstPort = uint16(i), uint16(i) // distinct connections
+		bt.Records = append(bt.Records, Record{Entry: e})
+	}
+	s.apply(&bt)
+
+	started, release := make(chan int, 4), make(chan struct{})
+	tb.BeforeApply = func(ops int) {
+		started <- ops
+		<-release
+	}
+	injected := make(chan struct{})
+	go func() { defer close(injected); s.inject(context.Background()) }()
+	if ops := <-started; ops != injectChunk {
+		t.Fatalf("the injector wrote %d at once, want a chunk of %d", ops, injectChunk)
+	}
+	committed := make(chan error, 1)
+	go func() { committed <- s.Commit(context.Background()) }()
+	eventually(t, "the takeover to begin", func() bool { return s.active.Load() })
+	close(release) // the chunk in flight completes
+	<-injected
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	if tb.Len() != n {
+		t.Fatalf("kernel holds %d, want %d", tb.Len(), n)
+	}
+	if st := s.Status(); tb.Applies() != 2 || st.LastCommitN != n-injectChunk || st.Injecting != 0 {
+		t.Fatalf("%d writes, the commit wrote %d, %d waiting; want 2 writes, %d by the commit, none waiting",
+			tb.Applies(), st.LastCommitN, st.Injecting, n-injectChunk)
+	}
+}

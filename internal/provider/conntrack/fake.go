@@ -15,6 +15,9 @@ type Fake struct {
 	applies int
 	// FailApply, when set, is returned by Apply.
 	FailApply error
+	// BeforeApply, when set, runs at the start of every Apply (outside the
+	// table's lock) with the number of ops: a test can hold a write there.
+	BeforeApply func(n int)
 }
 
 // NewFake returns an empty table.
@@ -55,6 +58,9 @@ func (f *Fake) Applies() int {
 
 // Apply applies ops with Conn's converging semantics.
 func (f *Fake) Apply(ctx context.Context, ops []Op) (ApplyStats, error) {
+	if f.BeforeApply != nil {
+		f.BeforeApply(len(ops))
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applies++

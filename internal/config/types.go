@@ -50,6 +50,12 @@ type Node struct {
 	Preempt      bool          `yaml:"preempt"`       // default false: no preferred host
 	PreemptDelay time.Duration `yaml:"preempt_delay"` // default 0
 	StateDir     string        `yaml:"state_dir"`     // default /var/lib/baton
+	// TrackInterfaces are interfaces besides the VIP interfaces whose
+	// going operationally down moves this node to FAULT (link_down).
+	TrackInterfaces []string `yaml:"track_interfaces"`
+	// LinkRise is how long a tracked interface must be up again before
+	// the node leaves FAULT; default one heartbeat interval.
+	LinkRise time.Duration `yaml:"link_rise"`
 }
 
 // Log configures the one slog logger.

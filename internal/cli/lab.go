@@ -12,7 +12,7 @@ import (
 )
 
 func cmdLab(e env, args []string) int {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(e.stderr, "usage: baton lab demo [--baton PATH] | baton lab down [--prefix P]")
 		return exitUsage
 	}

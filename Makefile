@@ -11,7 +11,7 @@ NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
+.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
 
 all: build
 
@@ -45,12 +45,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
 
-demo: build
-	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
-	./$(BIN) lab demo
+# The lab is its own binary: the test topology is never linked into baton.
+LAB := bin/baton-lab
+lab:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(LAB) ./cmd/baton-lab
 
-lab-down: build
-	./$(BIN) lab down
+demo: build lab
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
+	./$(LAB) demo --baton $(CURDIR)/$(BIN)
+
+lab-down: lab
+	./$(LAB) down
 
 bench-failover: build
 	./scripts/deps.sh bench-failover

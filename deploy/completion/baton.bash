@@ -3,7 +3,7 @@
 # checked against `baton help` by the package test.
 _baton() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="run status switchover maintenance validate lab kvm sessions sync peerings render policy keygen version help"
+	local commands="run status switchover maintenance validate kvm sessions sync peerings render policy keygen version help"
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 		return
@@ -16,7 +16,6 @@ _baton() {
 	esac
 	case "${COMP_WORDS[1]}" in
 	maintenance) COMPREPLY=($(compgen -W "on off" -- "$cur")) ;;
-	lab) COMPREPLY=($(compgen -W "demo down" -- "$cur")) ;;
 	kvm) COMPREPLY=($(compgen -W "plan check" -- "$cur")) ;;
 	sync) COMPREPLY=($(compgen -W "now status diff" -- "$cur")) ;;
 	render) COMPREPLY=($(compgen -W "bird" -- "$cur")) ;;

@@ -101,9 +101,10 @@ deb-amd64 deb-arm64:
 # package, with the units pointing at $(PREFIX)/bin/baton.
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/baton
+	install -d $(DESTDIR)/lib/systemd/system
 	for u in baton.service baton-peerings.service; do \
-		sed 's|/usr/bin/baton|$(PREFIX)/bin/baton|g' deploy/$$u >$(DESTDIR)/tmp.baton.unit && \
-		install -D -m 0644 $(DESTDIR)/tmp.baton.unit $(DESTDIR)/lib/systemd/system/$$u && rm -f $(DESTDIR)/tmp.baton.unit; done
+		sed 's|/usr/bin/baton|$(PREFIX)/bin/baton|g' deploy/$$u >$(DESTDIR)/lib/systemd/system/$$u && \
+		chmod 0644 $(DESTDIR)/lib/systemd/system/$$u || exit 1; done
 	install -d -m 0700 $(DESTDIR)/etc/baton
 	[ -e $(DESTDIR)/etc/baton/baton.yaml.example ] || install -m 0644 deploy/baton.yaml.example $(DESTDIR)/etc/baton/
 	install -D -m 0755 deploy/hooks/notify-webhook $(DESTDIR)$(PREFIX)/share/baton/hooks/notify-webhook

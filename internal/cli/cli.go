@@ -53,7 +53,6 @@ func commands() []subcommand {
 		{"switchover", "hand the active role to the peer (planned)", cmdSwitchover},
 		{"maintenance", "on|off: keep this node from being or becoming active", cmdMaintenance},
 		{"validate", "check a configuration file and list every error", cmdValidate},
-		{"lab", "demo|down: network-namespace lab", cmdLab},
 		{"kvm", "plan|check: Open vSwitch bridges and libvirt interfaces for a KVM pair", cmdKVM},
 		{"sessions", "session sync: counts, lag and a filtered dump of held connections", cmdSessions},
 		{"sync", "now|status|diff: configuration file sync", cmdSync},
@@ -315,6 +314,16 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	fmt.Fprintln(w)
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
+	}
+	if len(st.LinksDown) > 0 {
+		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	}
+	if r := st.LastReassertion; r != nil {
+		var n uint64
+		for _, c := range st.Reassertions {
+			n += c
+		}
+		fmt.Fprintf(w, "reassert  %d times, last %s (%s, term %d)\n", n, ago(now, r.At), r.Cause, r.Term)
 	}
 	p := st.Peer
 	if p.Alive {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
@@ -39,6 +40,7 @@ type Config struct {
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
 	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
+	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
 }
 
 // Node describes this appliance.

@@ -422,6 +422,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	for _, h := range st.Hooks {
 		fmt.Fprintf(w, "hook   %s (%s) exit %d %.0fms %s\n", h.Path, h.State, h.ExitCode, h.DurationMs, h.Error)
 	}
+	if st.HooksDropped > 0 {
+		fmt.Fprintf(w, "hooks  %d transitions dropped (the hook queue was full)\n", st.HooksDropped)
+	}
 }
 
 func cmdSwitchover(e env, args []string) int {

@@ -68,6 +68,9 @@ func commands() []subcommand {
 // process exit code.
 func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	e := env{stdout: stdout, stderr: stderr, environ: environ}
+	if len(args) == 2 && args[0] == "help" {
+		return help(e, args[1])
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -85,6 +88,21 @@ func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	return exitUsage
 }
 
+// help prints one command's summary and flags (baton help COMMAND).
+func help(e env, name string) int {
+	for _, c := range commands() {
+		if c.name == name {
+			fmt.Fprintf(e.stdout, "baton %s: %s\n\n", c.name, c.summary)
+			// Every command prints its usage and flags for -h.
+			c.run(env{stdout: e.stdout, stderr: e.stdout, environ: e.environ}, []string{"-h"})
+			return exitOK
+		}
+	}
+	fmt.Fprintf(e.stderr, "baton: unknown command %q\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: baton COMMAND [flags]\n\ncommands:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -92,7 +110,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nRun 'baton COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'baton help COMMAND' (or 'baton COMMAND -h') for a command's flags.")
 }
 
 func newFlags(e env, name, args string) *flag.FlagSet {
@@ -198,6 +216,9 @@ func boolInt(b bool) int {
 }
 
 func cmdVersion(e env, args []string) int {
+	if err := newFlags(e, "version", "").Parse(args); err != nil {
+		return exitUsage
+	}
 	fmt.Fprintf(e.stdout, "baton %s\n", version)
 	return exitOK
 }

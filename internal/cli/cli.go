@@ -68,6 +68,9 @@ func commands() []subcommand {
 // process exit code.
 func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	e := env{stdout: stdout, stderr: stderr, environ: environ}
+	if len(args) == 2 && args[0] == "help" {
+		return help(e, args[1])
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -85,6 +88,21 @@ func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	return exitUsage
 }
 
+// help prints one command's summary and flags (baton help COMMAND).
+func help(e env, name string) int {
+	for _, c := range commands() {
+		if c.name == name {
+			fmt.Fprintf(e.stdout, "baton %s: %s\n\n", c.name, c.summary)
+			// Every command prints its usage and flags for -h.
+			c.run(env{stdout: e.stdout, stderr: e.stdout, environ: e.environ}, []string{"-h"})
+			return exitOK
+		}
+	}
+	fmt.Fprintf(e.stderr, "baton: unknown command %q\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: baton COMMAND [flags]\n\ncommands:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -92,7 +110,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nRun 'baton COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'baton help COMMAND' (or 'baton COMMAND -h') for a command's flags.")
 }
 
 func newFlags(e env, name, args string) *flag.FlagSet {
@@ -189,6 +207,9 @@ func boolInt(b bool) int {
 }
 
 func cmdVersion(e env, args []string) int {
+	if err := newFlags(e, "version", "").Parse(args); err != nil {
+		return exitUsage
+	}
 	fmt.Fprintf(e.stdout, "baton %s\n", version)
 	return exitOK
 }
@@ -318,6 +339,16 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
+	if len(st.LinksDown) > 0 {
+		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	}
+	if r := st.LastReassertion; r != nil {
+		var n uint64
+		for _, c := range st.Reassertions {
+			n += c
+		}
+		fmt.Fprintf(w, "reassert  %d times, last %s (%s, term %d)\n", n, ago(now, r.At), r.Cause, r.Term)
+	}
 	p := st.Peer
 	if p.Alive {
 		fmt.Fprintf(w, "peer   %s  alive  %s  term %d  priority %d  healthy %v\n", p.Name, p.Role, p.Term, p.Priority, p.Healthy)
@@ -414,6 +445,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	}
 	for _, h := range st.Hooks {
 		fmt.Fprintf(w, "hook   %s (%s) exit %d %.0fms %s\n", h.Path, h.State, h.ExitCode, h.DurationMs, h.Error)
+	}
+	if st.HooksDropped > 0 {
+		fmt.Fprintf(w, "hooks  %d transitions dropped (the hook queue was full)\n", st.HooksDropped)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
@@ -39,6 +40,7 @@ type Config struct {
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
 	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
+	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
 }
 
 // Node describes this appliance.
@@ -48,6 +50,12 @@ type Node struct {
 	Preempt      bool          `yaml:"preempt"`       // default false: no preferred host
 	PreemptDelay time.Duration `yaml:"preempt_delay"` // default 0
 	StateDir     string        `yaml:"state_dir"`     // default /var/lib/baton
+	// TrackInterfaces are interfaces besides the VIP interfaces whose
+	// going operationally down moves this node to FAULT (link_down).
+	TrackInterfaces []string `yaml:"track_interfaces"`
+	// LinkRise is how long a tracked interface must be up again before
+	// the node leaves FAULT; default one heartbeat interval.
+	LinkRise time.Duration `yaml:"link_rise"`
 }
 
 // Log configures the one slog logger.

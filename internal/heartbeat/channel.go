@@ -239,7 +239,8 @@ func (m *Monitor) readInbound(ic *inConn) {
 // closed or reset the connection that carried its latest messages, its
 // process is gone.
 func (m *Monitor) inboundClosed(ic *inConn, err error) {
-	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
+	reset := errors.Is(err, syscall.ECONNRESET)
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !reset {
 		m.log.Debug("peer channel connection failed", "err", err)
 		return
 	}
@@ -248,5 +249,20 @@ func (m *Monitor) inboundClosed(ic *inConn, err error) {
 	if !m.running || m.gone || m.currentIn != ic || !ic.authenticated || ic.epoch != m.replay.epoch {
 		return
 	}
-	m.goneLocked(ic.epoch, false, "peer channel closed")
+	if !reset {
+		m.goneLocked(ic.epoch, false, "peer channel closed")
+		return
+	}
+	// Anyone on the path can forge a reset; a killed process closes with a
+	// FIN. The peer is gone only if nothing newer arrives in time.
+	epoch, top := m.replay.epoch, m.replay.top
+	m.log.Info("peer channel reset; gone unless a newer heartbeat arrives", "epoch", epoch, "seq", top)
+	m.clk.AfterFunc(m.cfg.Interval*3/2, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.running || m.gone || m.replay.epoch != epoch || m.replay.top != top {
+			return
+		}
+		m.goneLocked(epoch, false, "peer channel reset and nothing newer heard")
+	})
 }

@@ -73,6 +73,10 @@ type Config struct {
 	Checks       []CheckConfig
 	Clock        clock.Clock  // default clock.Real
 	Logger       *slog.Logger // default discards
+	// Epoch names this run in every message; it must grow from one run
+	// to the next whatever the wall clock does (the daemon persists a
+	// restart counter). 0 means the clock's unix nanoseconds at Run.
+	Epoch uint64
 }
 
 // Local is what this node advertises in its heartbeats.
@@ -457,7 +461,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}()
 
 	m.mu.Lock()
-	m.epoch = uint64(m.clk.Now().UnixNano())
+	m.epoch = m.cfg.Epoch
+	if m.epoch == 0 {
+		m.epoch = uint64(m.clk.Now().UnixNano())
+	}
 	m.running = true
 	m.mu.Unlock()
 	m.log.Info("heartbeat started", "listen", udp.LocalAddr().String(), "epoch", m.epoch)
@@ -818,15 +825,12 @@ func (m *Monitor) checkResult(p *pathState, took time.Duration, err error) {
 			m.log.Info("path up", "path", p.name)
 			m.pushLocked(Event{Kind: EventPathUp, Path: p.name, At: now})
 			if !m.alive && !m.gone {
+				// The peer answers, but says nothing about its role: the
+				// event carries no peer state (what was heard before it was
+				// lost is stale).
 				m.alive = true
 				m.log.Info("peer alive", "path", p.name, "reason", "check passed")
-				e := Event{Kind: EventPeerAlive, Path: p.name, At: now}
-				if m.peer != nil {
-					e.Info = *m.peer
-				} else {
-					e.Info.Name = m.cfg.Peer
-				}
-				m.pushLocked(e)
+				m.pushLocked(Event{Kind: EventPeerAlive, Path: p.name, At: now})
 			}
 		}
 		return

@@ -27,6 +27,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	transitions *prometheus.CounterVec
 	takeover    *prometheus.HistogramVec
+	reasserts   *prometheus.CounterVec
 }
 
 // New registers baton's metrics; status is read at every scrape.
@@ -42,8 +43,11 @@ func New(status func() api.Status) *Metrics {
 			Help:    "Time from the role decision until each action was done (action=\"all\" for the whole pipeline).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"op", "action"}),
+		reasserts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_reassertions_total", Help: "Times the active node re-ran every action's announce-and-verify at once, by cause.",
+		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.transitions, m.takeover, &statusCollector{status: status},
+	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +89,11 @@ func (m *Metrics) Transition(from, to, reason string) {
 	m.transitions.WithLabelValues(from, to, reason).Inc()
 }
 
+// Reassertion counts a re-assertion of the active role.
+func (m *Metrics) Reassertion(cause string) {
+	m.reasserts.WithLabelValues(cause).Inc()
+}
+
 // Step records an action finished d after the role decision.
 func (m *Metrics) Step(op, action string, d time.Duration) {
 	m.takeover.WithLabelValues(op, action).Observe(d.Seconds())
@@ -109,6 +118,7 @@ var (
 	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
+	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
 type statusCollector struct{ status func() api.Status }
@@ -116,7 +126,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descHookDrops} {
 		ch <- d
 	}
 }
@@ -151,6 +161,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count503), "503")
 		ch <- prometheus.MustNewConstMetric(descProbeConn, prometheus.GaugeValue, b2f(st.Probe.State == "connected"))
 	}
+	ch <- prometheus.MustNewConstMetric(descHookDrops, prometheus.CounterValue, float64(st.HooksDropped))
 	for _, k := range st.Checks {
 		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, b2f(k.Healthy), k.Name, k.Type)
 	}

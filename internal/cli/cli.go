@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -160,6 +161,7 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 func cmdRun(e env, args []string) int {
 	fs := newFlags(e, "run", "[--config FILE]")
 	path := fs.String("config", defaultConfig, "configuration file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -168,6 +170,14 @@ func cmdRun(e env, args []string) int {
 		return code
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "baton: %v\n", err)
+			return exitFailure
+		}
+		defer stopProfile()
+	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: log, Environ: e.environ, Version: version})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -484,4 +494,21 @@ func cmdMaintenance(e env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "maintenance %s: %s is %s (term %d)\n", args[0], st.Node, st.Role, st.Term)
 	return exitOK
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -68,7 +68,7 @@ type Log struct {
 
 // Heartbeat configures the UDP heartbeat protocol.
 type Heartbeat struct {
-	Interval     time.Duration `yaml:"interval"`      // >= 50ms, default 1s
+	Interval     time.Duration `yaml:"interval"`      // >= 10ms, default 1s
 	Misses       int           `yaml:"misses"`        // >= 1, default 3: a path is down after Misses*Interval of silence
 	Listen       string        `yaml:"listen"`        // UDP host:port, default ":5405"
 	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes); signs

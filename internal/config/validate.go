@@ -298,7 +298,7 @@ func (l *Log) validate(v *validator) {
 }
 
 func (h *Heartbeat) validate(v *validator) {
-	v.minDuration("interval", h.Interval, 50*time.Millisecond)
+	v.minDuration("interval", h.Interval, 10*time.Millisecond)
 	v.atLeast("misses", h.Misses, 1)
 	v.listenAddr("listen", h.Listen)
 	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start

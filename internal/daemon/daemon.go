@@ -194,8 +194,9 @@ func New(opt Options) (*Daemon, error) {
 		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
 		Interval: cfg.Heartbeat.Interval, Misses: cfg.Heartbeat.Misses,
 		Listen: cfg.Heartbeat.Listen, Keys: keys, ReplayWindow: cfg.Heartbeat.ReplayWindow,
-		Clock: clk, Logger: log,
+		Clock: clk, Logger: log, Epoch: nextEpoch(prev, clk.Now()),
 	}
+	d.persisted.Epoch = hbc.Epoch
 	for _, p := range cfg.Peer.Paths {
 		hbc.Paths = append(hbc.Paths, heartbeat.PathConfig{Name: p.Name, Address: p.Address, Source: p.Source})
 	}
@@ -281,6 +282,18 @@ func New(opt Options) (*Daemon, error) {
 	return d, nil
 }
 
+// nextEpoch is this run's heartbeat epoch: one more than the last run's,
+// so that the peer tells a restart from a replay whatever the wall clock
+// does. Without a persisted epoch (first start, or a state file from
+// before epochs were persisted) it is the clock's unix nanoseconds, which
+// is above what such a peer has heard from this node.
+func nextEpoch(prev store.State, now time.Time) uint64 {
+	if prev.Epoch == 0 {
+		return uint64(now.UnixNano())
+	}
+	return prev.Epoch + 1
+}
+
 func reconcileEvery(cfg *config.Config) time.Duration {
 	return max(time.Second, 10*cfg.Heartbeat.Interval)
 }
@@ -347,6 +360,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// stays up until this node has stepped down.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
+	// The epoch is saved before the first heartbeat carries it: a run must
+	// never reuse the epoch of an earlier one.
+	if err := d.store.Save(d.persisted); err != nil {
+		return fmt.Errorf("persisting the heartbeat epoch: %w", err)
+	}
 	hbErr := make(chan error, 1)
 	hbDone := make(chan struct{})
 	d.advert = d.machine.Advert()

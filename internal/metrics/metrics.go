@@ -89,6 +89,7 @@ var (
 	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
+	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
 type statusCollector struct{ status func() api.Status }
@@ -96,7 +97,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descHookDrops} {
 		ch <- d
 	}
 }
@@ -131,6 +132,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count503), "503")
 		ch <- prometheus.MustNewConstMetric(descProbeConn, prometheus.GaugeValue, b2f(st.Probe.State == "connected"))
 	}
+	ch <- prometheus.MustNewConstMetric(descHookDrops, prometheus.CounterValue, float64(st.HooksDropped))
 	for _, k := range st.Checks {
 		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, b2f(k.Healthy), k.Name, k.Type)
 	}

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -350,18 +348,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiTLS := d.cfg.APITLS()
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
-	var metricsLn net.Listener
-	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
-		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
-		if err != nil {
-			return fmt.Errorf("binding metrics listener %s (metrics.listen): %w", d.cfg.Metrics.Listen, err)
-		}
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	if err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -389,10 +385,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
 	if metricsLn != nil {
-		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		goRun(func(c context.Context) {
-			go func() { <-c.Done(); srv.Close() }()
-			_ = srv.Serve(metricsLn)
+			go func() { <-c.Done(); metricsSrv.Close() }()
+			_ = metricsSrv.Serve(metricsLn)
 		})
 	}
 	goRun(d.pipeline.Run)

@@ -439,7 +439,7 @@ func TestConfigValidation(t *testing.T) {
 	cases := map[string]func(c *Config){
 		"no node":          func(c *Config) { c.Node = "" },
 		"same names":       func(c *Config) { c.Peer = "a" },
-		"fast interval":    func(c *Config) { c.Interval = 10 * time.Millisecond },
+		"fast interval":    func(c *Config) { c.Interval = MinInterval - time.Millisecond },
 		"zero misses":      func(c *Config) { c.Misses = 0 },
 		"bad listen":       func(c *Config) { c.Listen = "nope" },
 		"no keys":          func(c *Config) { c.Keys = nil },

@@ -204,6 +204,10 @@ func cmdValidate(e env, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	if cfg.Peer.Name == "" {
+		fmt.Fprintf(e.stdout, "%s: ok (node %s, no peer: announces over BGP while healthy, %d check(s))\n", *path, cfg.Node.Name, len(cfg.Checks))
+		return exitOK
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (node %s, peer %s, %d path(s), %d check(s))\n", *path, cfg.Node.Name, cfg.Peer.Name,
 		len(cfg.Peer.Paths)+len(cfg.Peer.Checks)+boolInt(cfg.Peer.Channel.Enabled), len(cfg.Checks))
 	return exitOK

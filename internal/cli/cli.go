@@ -353,8 +353,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
-	if len(st.LinksDown) > 0 {
-		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	if len(st.LinksDown)+len(st.LinksRising) > 0 {
+		fmt.Fprintf(w, "links  down: %s  rising: %s\n", strings.Join(st.LinksDown, ", "), strings.Join(st.LinksRising, ", "))
 	}
 	if r := st.LastReassertion; r != nil {
 		var n uint64

@@ -79,6 +79,8 @@ sync:
     - name: app
       dir: $6
       files: ["*.conf"]
+      owner: "1234:2345"
+      mode: "0640"
       validate: "test -s {file}"
       apply: "date >$6/applied"
 YAML
@@ -133,10 +135,8 @@ waitfor 15 "nva-a's conntrack watcher sent a connection to nva-b (netlink under 
 
 step=configsync
 echo "listen 443" >/srv/peer-app/app.conf
-chown 1234:2345 /srv/peer-app/app.conf
-chmod 0640 /srv/peer-app/app.conf
 owner() { [ "$(stat -c '%u:%g %a' /srv/app/app.conf 2>/dev/null)" = "1234:2345 640" ]; }
-waitfor 20 "config sync wrote /srv/app/app.conf with owner 1234:2345 mode 640 (chown in the sandbox)" owner
+waitfor 20 "config sync wrote /srv/app/app.conf as the set's owner 1234:2345, mode 640 (chown in the sandbox)" owner
 waitfor 10 "config sync's apply command ran in /srv/app" test -s /srv/app/applied
 
 step=stop

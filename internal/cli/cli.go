@@ -3,6 +3,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -203,6 +204,10 @@ func cmdValidate(e env, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	if cfg.Peer.Name == "" {
+		fmt.Fprintf(e.stdout, "%s: ok (node %s, no peer: announces over BGP while healthy, %d check(s))\n", *path, cfg.Node.Name, len(cfg.Checks))
+		return exitOK
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (node %s, peer %s, %d path(s), %d check(s))\n", *path, cfg.Node.Name, cfg.Peer.Name,
 		len(cfg.Peer.Paths)+len(cfg.Peer.Checks)+boolInt(cfg.Peer.Channel.Enabled), len(cfg.Checks))
 	return exitOK
@@ -225,14 +230,15 @@ func cmdVersion(e env, args []string) int {
 
 // clientFlags adds the flags that say how to reach a daemon.
 type clientFlags struct {
-	socket, url, tokenFile, config *string
+	socket, url, tokenFile, caFile, config *string
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		socket:    fs.String("socket", "", "API unix socket (default: api.socket from --config, else /run/baton/baton.sock)"),
-		url:       fs.String("url", "", "API URL of a TCP listener, e.g. http://10.0.0.4:9443 (needs --token-file)"),
+		url:       fs.String("url", "", "API URL of a TCP listener, e.g. https://10.0.0.4:8446 (needs --token-file)"),
 		tokenFile: fs.String("token-file", "", "bearer token file for --url"),
+		caFile:    fs.String("ca-file", "", "CA bundle the --url server's certificate chains to (the cluster's ca.crt from baton keygen)"),
 		config:    fs.String("config", "", "configuration file to read api.socket from"),
 	}
 }
@@ -247,7 +253,18 @@ func (c clientFlags) client(e env) (*api.Client, error) {
 			}
 			tok = strings.TrimSpace(string(b))
 		}
-		return api.NewClient(*c.url, tok), nil
+		var roots *x509.CertPool
+		if *c.caFile != "" {
+			b, err := os.ReadFile(*c.caFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading CA bundle: %w", err)
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(b) {
+				return nil, fmt.Errorf("no PEM certificate in %s", *c.caFile)
+			}
+		}
+		return api.NewClient(*c.url, tok, roots), nil
 	}
 	sock := *c.socket
 	if sock == "" && *c.config != "" {
@@ -336,8 +353,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
-	if len(st.LinksDown) > 0 {
-		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	if len(st.LinksDown)+len(st.LinksRising) > 0 {
+		fmt.Fprintf(w, "links  down: %s  rising: %s\n", strings.Join(st.LinksDown, ", "), strings.Join(st.LinksRising, ", "))
 	}
 	if r := st.LastReassertion; r != nil {
 		var n uint64

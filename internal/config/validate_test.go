@@ -62,7 +62,7 @@ func TestDefault(t *testing.T) {
 		{"probe.unconnected_after", d.Probe.UnconnectedAfter, 30 * time.Second},
 		{"hooks.timeout", d.Hooks.Timeout, 30 * time.Second},
 		{"api.socket", d.API.Socket, "/run/baton/baton.sock"},
-		{"metrics.listen", d.Metrics.Listen, ":9108"},
+		{"metrics.listen", d.Metrics.Listen, "127.0.0.1:9108"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -248,8 +248,18 @@ func TestRules(t *testing.T) {
 		{"hook relative", func(c *Config) { c.Hooks.Fault = []string{"/ok.sh", "notify.sh"} }, "hooks.fault[1]", "absolute path"},
 		{"hook timeout", func(c *Config) { c.Hooks.Timeout = 0 }, "hooks.timeout", "greater than 0"},
 		{"api socket relative", func(c *Config) { c.API.Socket = "baton.sock" }, "api.socket", "absolute path"},
-		{"api listen needs token", func(c *Config) { c.API.Listen = "127.0.0.1:8446" }, "api.token_file", "required when api.listen is set"},
-		{"api listen with token ok", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.TokenFile = "/etc/baton/token" }, "", ""},
+		{"api listen needs token", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.Insecure = true }, "api.token_file", "required when api.listen is set"},
+		{"api listen with token and insecure ok", func(c *Config) {
+			c.API.Listen = "127.0.0.1:8446"
+			c.API.TokenFile = "/etc/baton/token"
+			c.API.Insecure = true
+		}, "", ""},
+		{"api listen needs a certificate", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.TokenFile = "/etc/baton/token" }, "api.tls.cert_file", "required when api.listen is set"},
+		{"api listen with certificate ok", func(c *Config) {
+			c.API.Listen = "127.0.0.1:8446"
+			c.API.TokenFile = "/etc/baton/token"
+			c.API.TLS = TLSFiles{CertFile: "/etc/baton/api.crt", KeyFile: "/etc/baton/api.key"}
+		}, "", ""},
 		{"api token relative", func(c *Config) { c.API.TokenFile = "token" }, "api.token_file", "absolute path"},
 		{"metrics off", func(c *Config) { c.Metrics.Listen = "off" }, "", ""},
 		{"metrics bad", func(c *Config) { c.Metrics.Listen = "on" }, "metrics.listen", "not host:port"},

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -46,6 +44,16 @@ type Options struct {
 	Links linkwatch.Source
 }
 
+// peerWatch is what the daemon needs of the heartbeat monitor: events
+// about the peer in, this node's advertised state out.
+type peerWatch interface {
+	Run(ctx context.Context) error
+	Events() <-chan heartbeat.Event
+	SetLocal(heartbeat.Local)
+	SendNow()
+	Status() heartbeat.Status
+}
+
 // Daemon is one running baton node.
 type Daemon struct {
 	cfg     *config.Config
@@ -55,7 +63,7 @@ type Daemon struct {
 	started time.Time
 
 	machine  *role.Machine
-	hb       *heartbeat.Monitor
+	hb       peerWatch
 	checks   *check.Set
 	probe    *probe.Responder
 	hooks    *hooks.Runner
@@ -90,6 +98,11 @@ type Daemon struct {
 
 	feedWatchdog func()
 
+	// timer wakes the loop at the role machine's next deadline.
+	timer clock.Timer
+	// initial are the transitions New caused (maintenance restored), for
+	// the loop to carry out first.
+	initial []role.Transition
 	// persisted is what the state file holds (owned by the loop).
 	persisted store.State
 
@@ -175,7 +188,7 @@ func New(opt Options) (*Daemon, error) {
 		// A node restarted mid-upgrade stays out of the way until the
 		// operator turns maintenance off.
 		log.Info("maintenance mode restored from the state file")
-		d.machine.SetMaintenance(clk.Now(), true)
+		d.initial = d.machine.SetMaintenance(clk.Now(), true)
 	}
 	if cfg.Witness != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -279,6 +292,7 @@ func New(opt Options) (*Daemon, error) {
 		}
 	})
 	d.snap = d.machine.Snapshot()
+	d.timer = clk.NewTimer(time.Hour)
 	return d, nil
 }
 
@@ -334,18 +348,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiTLS := d.cfg.APITLS()
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
-	var metricsLn net.Listener
-	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
-		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
-		if err != nil {
-			return fmt.Errorf("binding metrics listener %s (metrics.listen): %w", d.cfg.Metrics.Listen, err)
-		}
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	if err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -373,10 +385,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
 	if metricsLn != nil {
-		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		goRun(func(c context.Context) {
-			go func() { <-c.Done(); srv.Close() }()
-			_ = srv.Serve(metricsLn)
+			go func() { <-c.Done(); metricsSrv.Close() }()
+			_ = metricsSrv.Serve(metricsLn)
 		})
 	}
 	goRun(d.pipeline.Run)

@@ -4,7 +4,11 @@
 package metrics
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/batonha/baton/internal/api"
+	"github.com/batonha/baton/internal/httpserve"
 )
 
 // Roles lists the role names, for the one-hot role gauge.
@@ -45,6 +50,30 @@ func New(status func() api.Status) *Metrics {
 	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Listen binds the metrics listener (listen "off" or "": none) and
+// returns its server: baton's limits, and the bearer token of tokenFile
+// when one is set.
+func Listen(listen, tokenFile string, h http.Handler) (*http.Server, net.Listener, error) {
+	if listen == "" || listen == "off" {
+		return nil, nil, nil
+	}
+	token := ""
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading metrics token (metrics.token_file): %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); len(token) < 16 {
+			return nil, nil, fmt.Errorf("metrics token in %s is shorter than 16 characters", tokenFile)
+		}
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("binding metrics listener %s (metrics.listen): %w", listen, err)
+	}
+	return httpserve.New(httpserve.Bearer(token, h)), httpserve.Limit(l, 0), nil
 }
 
 // Handler serves /metrics.

@@ -1,7 +1,6 @@
 package sdnotify
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -31,20 +30,6 @@ func recv(t *testing.T, c *net.UnixConn) string {
 		t.Fatalf("reading notification: %v", err)
 	}
 	return string(buf[:n])
-}
-
-// assertEmpty checks that nothing more is queued on c.
-func assertEmpty(t *testing.T, c *net.UnixConn) {
-	t.Helper()
-	if err := c.SetReadDeadline(time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	n, err := c.Read(buf)
-	var ne net.Error
-	if err == nil || !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("unexpected extra notification %q (err %v)", buf[:n], err)
-	}
 }
 
 func TestNotifyPathSocket(t *testing.T) {

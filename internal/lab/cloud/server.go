@@ -44,6 +44,11 @@ type Options struct {
 	// ARMPolls is how many times a long-running ARM operation answers
 	// InProgress before it succeeds, default 1.
 	ARMPolls int
+	// ARMOperation, when set, emulates Azure's timing instead: every write
+	// is a long-running operation that takes this long (on Clock), and a
+	// route table takes one write at a time: another write while one runs
+	// answers 409 AnotherOperationInProgress with Retry-After.
+	ARMOperation time.Duration
 }
 
 // RouteChange is one route as it is after a successful change.

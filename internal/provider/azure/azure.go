@@ -25,6 +25,7 @@ type RouteTablesAPI interface {
 	NewListPager(resourceGroupName string, options *armnetwork.RouteTablesClientListOptions) *runtime.Pager[armnetwork.RouteTablesClientListResponse]
 	NewListAllPager(options *armnetwork.RouteTablesClientListAllOptions) *runtime.Pager[armnetwork.RouteTablesClientListAllResponse]
 	UpdateTags(ctx context.Context, resourceGroupName string, routeTableName string, parameters armnetwork.TagsObject, options *armnetwork.RouteTablesClientUpdateTagsOptions) (armnetwork.RouteTablesClientUpdateTagsResponse, error)
+	BeginCreateOrUpdate(ctx context.Context, resourceGroupName string, routeTableName string, parameters armnetwork.RouteTable, options *armnetwork.RouteTablesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.RouteTablesClientCreateOrUpdateResponse], error)
 }
 
 // RoutesAPI is the part of *armnetwork.RoutesClient baton uses.

@@ -57,8 +57,9 @@ bench-bgp: build
 	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
 
 bench-routes: build
+	./scripts/deps.sh bench-routes
 	$(GO) run ./bench/routes -burst 100
-	-$(GO) run ./bench/routes -burst 10
+	-$(GO) run ./bench/routes -burst 10 -cloud aws
 
 bench-sessions: build
 	./scripts/deps.sh bench-sessions

@@ -357,6 +357,9 @@ func (a *armState) startLocked(t *armTable, apply func()) string {
 		t.busyUntil = op.due
 	}
 	a.ops[id] = op
+	a.s.mu.Lock()
+	a.s.counts.Operations++
+	a.s.mu.Unlock()
 	return id
 }
 

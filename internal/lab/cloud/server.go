@@ -69,9 +69,10 @@ type Fault func(op string) (status int, code string)
 
 // Counts are the requests a server has answered.
 type Counts struct {
-	Total     int            // every request, throttled ones included
-	Throttled int            // answered RequestLimitExceeded / 429
-	ByOp      map[string]int // by EC2 action or ARM operation, throttled ones excluded
+	Total      int            // every request, throttled ones included
+	Throttled  int            // answered RequestLimitExceeded / 429
+	Operations int            // ARM long-running operations started (writes accepted)
+	ByOp       map[string]int // by EC2 action or ARM operation, throttled ones excluded
 }
 
 // Server is the emulated control plane. Create it with New.

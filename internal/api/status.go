@@ -25,6 +25,9 @@ type Status struct {
 	Actions     []Action     `json:"actions"`
 	Transitions []Transition `json:"transitions"`
 	Hooks       []Hook       `json:"hooks,omitempty"`
+	// HooksDropped counts transitions whose hooks never ran because the
+	// hook queue was full (a hook slower than the transitions).
+	HooksDropped uint64 `json:"hooks_dropped,omitempty"`
 	// Subsystems holds each optional subsystem's own status (sessions,
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`

@@ -298,7 +298,7 @@ func (l *Log) validate(v *validator) {
 }
 
 func (h *Heartbeat) validate(v *validator) {
-	v.minDuration("interval", h.Interval, 50*time.Millisecond)
+	v.minDuration("interval", h.Interval, 10*time.Millisecond)
 	v.atLeast("misses", h.Misses, 1)
 	v.listenAddr("listen", h.Listen)
 	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start
@@ -463,11 +463,37 @@ func (a *API) validate(v *validator) {
 	if a.TokenFile != "" {
 		v.absPath("token_file", a.TokenFile)
 	}
+	if a.Listen != "" && !a.Insecure && (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		v.errorf("tls.key_file", "tls.cert_file and tls.key_file go together")
+	}
+	if a.Listen != "" && !a.Insecure && a.TLS.CertFile == "" && (v.root == nil || v.root.Link.CertFile == "" || v.root.Link.KeyFile == "") {
+		v.errorf("tls.cert_file", "required when api.listen is set (default: link.cert_file from baton keygen); insecure: true serves plain HTTP")
+	}
+	for _, f := range []struct{ k, p string }{{"tls.cert_file", a.TLS.CertFile}, {"tls.key_file", a.TLS.KeyFile}} {
+		if f.p != "" {
+			v.absPath(f.k, f.p)
+		}
+	}
+}
+
+// APITLS is the TCP API's certificate and key: api.tls, else the
+// cluster's (link); empty when insecure.
+func (c *Config) APITLS() TLSFiles {
+	if c.API.Insecure {
+		return TLSFiles{}
+	}
+	if c.API.TLS.CertFile != "" {
+		return c.API.TLS
+	}
+	return TLSFiles{CertFile: c.Link.CertFile, KeyFile: c.Link.KeyFile}
 }
 
 func (m *Metrics) validate(v *validator) {
 	if m.Listen != MetricsOff {
 		v.listenAddr("listen", m.Listen)
+	}
+	if m.TokenFile != "" {
+		v.absPath("token_file", m.TokenFile)
 	}
 }
 

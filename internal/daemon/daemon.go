@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -194,8 +192,9 @@ func New(opt Options) (*Daemon, error) {
 		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
 		Interval: cfg.Heartbeat.Interval, Misses: cfg.Heartbeat.Misses,
 		Listen: cfg.Heartbeat.Listen, Keys: keys, ReplayWindow: cfg.Heartbeat.ReplayWindow,
-		Clock: clk, Logger: log,
+		Clock: clk, Logger: log, Epoch: nextEpoch(prev, clk.Now()),
 	}
+	d.persisted.Epoch = hbc.Epoch
 	for _, p := range cfg.Peer.Paths {
 		hbc.Paths = append(hbc.Paths, heartbeat.PathConfig{Name: p.Name, Address: p.Address, Source: p.Source})
 	}
@@ -281,6 +280,18 @@ func New(opt Options) (*Daemon, error) {
 	return d, nil
 }
 
+// nextEpoch is this run's heartbeat epoch: one more than the last run's,
+// so that the peer tells a restart from a replay whatever the wall clock
+// does. Without a persisted epoch (first start, or a state file from
+// before epochs were persisted) it is the clock's unix nanoseconds, which
+// is above what such a peer has heard from this node.
+func nextEpoch(prev store.State, now time.Time) uint64 {
+	if prev.Epoch == 0 {
+		return uint64(now.UnixNano())
+	}
+	return prev.Epoch + 1
+}
+
 func reconcileEvery(cfg *config.Config) time.Duration {
 	return max(time.Second, 10*cfg.Heartbeat.Interval)
 }
@@ -321,18 +332,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiTLS := d.cfg.APITLS()
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
-	var metricsLn net.Listener
-	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
-		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
-		if err != nil {
-			return fmt.Errorf("binding metrics listener %s (metrics.listen): %w", d.cfg.Metrics.Listen, err)
-		}
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	if err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -347,6 +356,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// stays up until this node has stepped down.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
+	// The epoch is saved before the first heartbeat carries it: a run must
+	// never reuse the epoch of an earlier one.
+	if err := d.store.Save(d.persisted); err != nil {
+		return fmt.Errorf("persisting the heartbeat epoch: %w", err)
+	}
 	hbErr := make(chan error, 1)
 	hbDone := make(chan struct{})
 	d.advert = d.machine.Advert()
@@ -355,10 +369,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
 	if metricsLn != nil {
-		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		goRun(func(c context.Context) {
-			go func() { <-c.Done(); srv.Close() }()
-			_ = srv.Serve(metricsLn)
+			go func() { <-c.Done(); metricsSrv.Close() }()
+			_ = metricsSrv.Serve(metricsLn)
 		})
 	}
 	goRun(d.pipeline.Run)

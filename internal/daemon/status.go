@@ -88,6 +88,7 @@ func (d *Daemon) Status() api.Status {
 			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
 			Waiting: snap.WantsLease && !snap.Lease}
 	}
+	st.HooksDropped = d.hooks.Dropped()
 	for _, h := range d.hooks.Status() {
 		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})
 	}

@@ -26,6 +26,7 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Metrics   Metrics   `yaml:"metrics"`
 	Link      Link      `yaml:"link"`
+	UI        UI        `yaml:"ui"` // the status page's own listener (ui.go)
 
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
@@ -132,6 +133,7 @@ type API struct {
 	Socket    string `yaml:"socket"`     // default /run/baton/baton.sock
 	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	ReadOnly  bool   `yaml:"read_only"`  // refuse every command (switchover, maintenance, sync now)
 }
 
 // Metrics is the Prometheus endpoint.

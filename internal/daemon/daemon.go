@@ -23,6 +23,7 @@ import (
 	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/feed"
 	"github.com/batonha/baton/internal/heartbeat"
 	"github.com/batonha/baton/internal/metrics"
 	"github.com/batonha/baton/internal/peerlink"
@@ -30,6 +31,7 @@ import (
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
 	"github.com/batonha/baton/internal/trim"
+	"github.com/batonha/baton/internal/ui"
 	"github.com/batonha/baton/internal/witness"
 )
 
@@ -82,9 +84,12 @@ type Daemon struct {
 
 	feedWatchdog func()
 
-	mu          sync.Mutex
-	snap        role.Snapshot
-	transitions []api.Transition
+	events  *feed.Hub // the event stream (GET /v1/events)
+	history *history  // the transitions of the last day, on disk
+	samples *sampler  // the paths' recent round trips
+
+	mu   sync.Mutex
+	snap role.Snapshot
 }
 
 // actionFault is an action that refused the active role (a VIP owned by
@@ -102,8 +107,6 @@ type command struct {
 	on    bool
 	reply chan error
 }
-
-const historySize = 50
 
 // New builds the daemon: it reads the key file and the persisted state and
 // validates every part, but binds nothing yet.
@@ -139,6 +142,12 @@ func New(opt Options) (*Daemon, error) {
 	}
 	if found {
 		log.Info("restored state", "last_role", prev.Role, "term", prev.Term, "since", prev.Since)
+	}
+
+	d.events = feed.New(cfg.Node.Name, clk, 256)
+	d.samples = newSampler()
+	if d.history, err = loadHistory(cfg.Node.StateDir, clk, log); err != nil {
+		return nil, err
 	}
 
 	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
@@ -241,6 +250,7 @@ func New(opt Options) (*Daemon, error) {
 		if since >= 0 {
 			d.metrics.Step(op, r.Action, since)
 		}
+		d.publishStep(op, r, since)
 		if op != "deactivate" && errors.Is(r.Err, action.ErrFault) {
 			select {
 			case d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}:
@@ -248,6 +258,7 @@ func New(opt Options) (*Daemon, error) {
 			}
 		}
 	})
+	d.pipeline.OnRun(d.onRun)
 	d.snap = d.machine.Snapshot()
 	return d, nil
 }
@@ -292,12 +303,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	page, err := ui.New(ui.Options{Status: d.Status, ReadOnly: d.cfg.API.ReadOnly, Logger: d.log})
+	if err != nil {
+		return err
+	}
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		Metrics: d.metrics.Handler(), Events: d.events, ReadOnly: d.cfg.API.ReadOnly,
+		Extra: func(mux *http.ServeMux) { d.subsystemRoutes(mux); page.Register(mux) }}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
+	uiSrv, err := d.listenUI(apiSrv)
+	if err != nil {
+		return err
+	}
 	var metricsLn net.Listener
 	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
 		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
@@ -325,6 +345,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); hbErr <- d.hb.Run(hbCtx) }()
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
+	if uiSrv != nil {
+		goRun(uiSrv)
+	}
 	if metricsLn != nil {
 		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		goRun(func(c context.Context) {
@@ -333,6 +356,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	goRun(d.pipeline.Run)
+	goRun(d.runSampler)
+	goRun(d.history.run)
 	if d.link != nil {
 		goRun(func(c context.Context) {
 			if err := d.link.Run(c); err != nil {
@@ -569,6 +594,7 @@ func (d *Daemon) arm(t clock.Timer) {
 
 func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 	now := d.clk.Now()
+	d.publishHeartbeat(ev)
 	switch ev.Kind {
 	case heartbeat.EventMessage:
 		return d.machine.PeerMessage(now, ev.Info)
@@ -635,22 +661,18 @@ func (d *Daemon) apply(trs []role.Transition) {
 	_ = d.notify.Status(fmt.Sprintf("%s (term %d, %s)", last.To, last.Term, last.Reason))
 	d.mu.Lock()
 	d.snap = snap
-	for _, tr := range trs {
-		d.transitions = append(d.transitions, api.Transition{
-			At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term,
-		})
-	}
-	if len(d.transitions) > historySize {
-		d.transitions = d.transitions[len(d.transitions)-historySize:]
-	}
 	d.mu.Unlock()
+	recs := make([]api.Transition, len(trs))
+	for i, tr := range trs {
+		recs[i] = api.Transition{At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term}
+	}
+	d.publishTransitions(recs)
 }
 
 // Status implements api.Backend.
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	snap := d.snap
-	trs := append([]api.Transition(nil), d.transitions...)
 	d.mu.Unlock()
 
 	st := api.Status{
@@ -669,6 +691,7 @@ func (d *Daemon) Status() api.Status {
 		st.Peer.Paths = append(st.Peer.Paths, api.Path{
 			Name: p.Name, Kind: p.Kind, Up: p.Up, RTTMillis: float64(p.RTT.Microseconds()) / 1000,
 			LastHeard: p.LastHeard, Sent: p.Sent, Received: p.Received, LastError: p.LastError,
+			RTTHistory: d.samples.history(p.Name),
 		})
 	}
 	if d.probe != nil {
@@ -693,20 +716,7 @@ func (d *Daemon) Status() api.Status {
 		st.Actions = append(st.Actions, api.Action{Name: r.Action, Op: r.Op, OK: r.OK, Error: r.Error, At: r.Started,
 			DurationMs: ms(r.Duration), Attempts: r.Attempts})
 	}
-	// Attach each pipeline run to the transition that decided it.
-	runs := d.pipeline.Runs()
-	for i := range trs {
-		for _, run := range runs {
-			if run.Decided.Equal(trs[i].At) && run.Term == trs[i].Term {
-				for _, s := range run.Steps {
-					trs[i].Steps = append(trs[i].Steps, api.Step{Action: s.Action, Op: s.Op, OK: s.OK, Error: s.Error,
-						Ms: ms(s.Duration), DoneAtMs: ms(s.Started.Add(s.Duration).Sub(run.Decided))})
-				}
-				trs[i].TotalMs = ms(run.Finished.Sub(run.Decided))
-			}
-		}
-	}
-	st.Transitions = trs
+	st.Transitions = d.history.transitions()
 	st.Subsystems = d.subsystemStatus()
 	if d.keeper != nil {
 		ws := d.keeper.Status()

@@ -10,6 +10,7 @@ import (
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
+	"github.com/batonha/baton/internal/hostevents"
 	"github.com/batonha/baton/internal/sessionsync"
 	"github.com/batonha/baton/internal/witness"
 )
@@ -38,6 +39,7 @@ type Config struct {
 	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
+	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
 }
 
 // Node describes this appliance.

@@ -22,12 +22,7 @@ import (
 func newRSLab(t *testing.T, kind rslab.Kind, n int, neighbors []int) *rslab.Lab {
 	t.Helper()
 	labtest.RequireRoot(t)
-	if why := rslab.Available(kind); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	labtest.Require(t, rslab.Available(kind))
 	bin := batonBin(t)
 	l, err := rslab.New(lab.RandomPrefix(), rslab.Options{Kind: kind, Nodes: n, Dir: t.TempDir(), Neighbors: neighbors,
 		Logger: slog.New(slog.DiscardHandler)})

@@ -25,10 +25,28 @@ type Status struct {
 	Actions     []Action     `json:"actions"`
 	Transitions []Transition `json:"transitions"`
 	Hooks       []Hook       `json:"hooks,omitempty"`
+	// HooksDropped counts transitions whose hooks never ran because the
+	// hook queue was full (a hook slower than the transitions).
+	HooksDropped uint64 `json:"hooks_dropped,omitempty"`
 	// Subsystems holds each optional subsystem's own status (sessions,
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
 	Witness    *Witness       `json:"witness,omitempty"`
+	// LinksDown are tracked interfaces that are down, or up for less than
+	// the rise time (they hold the node in FAULT).
+	LinksDown []string `json:"links_down,omitempty"`
+	// Reassertions counts re-assertions of the active role by cause;
+	// LastReassertion is the latest.
+	Reassertions    map[string]uint64 `json:"reassertions,omitempty"`
+	LastReassertion *Reassertion      `json:"last_reassertion,omitempty"`
+}
+
+// Reassertion is one re-run of every action's announce-and-verify by the
+// active node.
+type Reassertion struct {
+	Cause string    `json:"cause"`
+	At    time.Time `json:"at"`
+	Term  uint64    `json:"term"`
 }
 
 // Witness is the lease this node must hold to be active.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
@@ -40,6 +41,7 @@ type Config struct {
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
 	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
+	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
 }
 
 // Node describes this appliance.
@@ -49,6 +51,12 @@ type Node struct {
 	Preempt      bool          `yaml:"preempt"`       // default false: no preferred host
 	PreemptDelay time.Duration `yaml:"preempt_delay"` // default 0
 	StateDir     string        `yaml:"state_dir"`     // default /var/lib/baton
+	// TrackInterfaces are interfaces besides the VIP interfaces whose
+	// going operationally down moves this node to FAULT (link_down).
+	TrackInterfaces []string `yaml:"track_interfaces"`
+	// LinkRise is how long a tracked interface must be up again before
+	// the node leaves FAULT; default one heartbeat interval.
+	LinkRise time.Duration `yaml:"link_rise"`
 }
 
 // Log configures the one slog logger.
@@ -59,7 +67,7 @@ type Log struct {
 
 // Heartbeat configures the UDP heartbeat protocol.
 type Heartbeat struct {
-	Interval     time.Duration `yaml:"interval"`      // >= 50ms, default 1s
+	Interval     time.Duration `yaml:"interval"`      // >= 10ms, default 1s
 	Misses       int           `yaml:"misses"`        // >= 1, default 3: a path is down after Misses*Interval of silence
 	Listen       string        `yaml:"listen"`        // UDP host:port, default ":5405"
 	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes); signs
@@ -136,11 +144,24 @@ type API struct {
 	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
 	ReadOnly  bool   `yaml:"read_only"`  // refuse every command (switchover, maintenance, sync now)
+	// TLS is the TCP listener's certificate; by default the cluster's
+	// from baton keygen (link.cert_file and link.key_file).
+	TLS TLSFiles `yaml:"tls"`
+	// Insecure serves the TCP listener as plain HTTP (the token then
+	// travels in clear).
+	Insecure bool `yaml:"insecure"`
+}
+
+// TLSFiles name a server certificate and its key (PEM).
+type TLSFiles struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Metrics is the Prometheus endpoint.
 type Metrics struct {
-	Listen string `yaml:"listen"` // default ":9108"; "off" disables
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:9108"; "off" disables
+	TokenFile string `yaml:"token_file"` // optional bearer token scrapers must send
 }
 
 // Link is the mutual-TLS peer link that session and configuration sync

@@ -282,6 +282,14 @@ func (n *Node) validate(v *validator) {
 		v.errorf("preempt_delay", "must not be negative (got %s)", n.PreemptDelay)
 	}
 	v.absPath("state_dir", n.StateDir)
+	if n.LinkRise < 0 {
+		v.errorf("link_rise", "must not be negative (got %s)", n.LinkRise)
+	}
+	for i, name := range n.TrackInterfaces {
+		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t") {
+			v.errorf(fmt.Sprintf("track_interfaces[%d]", i), "%q is not an interface name (1 to 15 characters, no '/' or space)", name)
+		}
+	}
 }
 
 func (l *Log) validate(v *validator) {
@@ -290,7 +298,7 @@ func (l *Log) validate(v *validator) {
 }
 
 func (h *Heartbeat) validate(v *validator) {
-	v.minDuration("interval", h.Interval, 50*time.Millisecond)
+	v.minDuration("interval", h.Interval, 10*time.Millisecond)
 	v.atLeast("misses", h.Misses, 1)
 	v.listenAddr("listen", h.Listen)
 	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start
@@ -455,11 +463,37 @@ func (a *API) validate(v *validator) {
 	if a.TokenFile != "" {
 		v.absPath("token_file", a.TokenFile)
 	}
+	if a.Listen != "" && !a.Insecure && (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		v.errorf("tls.key_file", "tls.cert_file and tls.key_file go together")
+	}
+	if a.Listen != "" && !a.Insecure && a.TLS.CertFile == "" && (v.root == nil || v.root.Link.CertFile == "" || v.root.Link.KeyFile == "") {
+		v.errorf("tls.cert_file", "required when api.listen is set (default: link.cert_file from baton keygen); insecure: true serves plain HTTP")
+	}
+	for _, f := range []struct{ k, p string }{{"tls.cert_file", a.TLS.CertFile}, {"tls.key_file", a.TLS.KeyFile}} {
+		if f.p != "" {
+			v.absPath(f.k, f.p)
+		}
+	}
+}
+
+// APITLS is the TCP API's certificate and key: api.tls, else the
+// cluster's (link); empty when insecure.
+func (c *Config) APITLS() TLSFiles {
+	if c.API.Insecure {
+		return TLSFiles{}
+	}
+	if c.API.TLS.CertFile != "" {
+		return c.API.TLS
+	}
+	return TLSFiles{CertFile: c.Link.CertFile, KeyFile: c.Link.KeyFile}
 }
 
 func (m *Metrics) validate(v *validator) {
 	if m.Listen != MetricsOff {
 		v.listenAddr("listen", m.Listen)
+	}
+	if m.TokenFile != "" {
+		v.absPath("token_file", m.TokenFile)
 	}
 }
 

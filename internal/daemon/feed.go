@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/feed"
 	"github.com/batonha/baton/internal/heartbeat"
+	"github.com/batonha/baton/internal/httpserve"
 	"github.com/batonha/baton/internal/store"
 )
 
@@ -303,17 +303,25 @@ func (d *Daemon) publishHeartbeat(ev heartbeat.Event) {
 
 // listenUI binds ui.listen: the API's token-checked handler (the status
 // page, its event stream and the commands it sends) on an address of its
-// own. It returns what serves it, or nil when ui.listen is not set.
+// own, with the API's TLS. It returns what serves it, or nil when
+// ui.listen is not set.
 func (d *Daemon) listenUI(apiSrv *api.Server) (func(context.Context), error) {
 	if d.cfg.UI.Listen == "" {
 		return nil, nil
 	}
-	ln, err := net.Listen("tcp", d.cfg.UI.Listen)
+	l, err := net.Listen("tcp", d.cfg.UI.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("binding the status page listener %s (ui.listen): %w", d.cfg.UI.Listen, err)
 	}
-	d.log.Info("status page listening", "addr", ln.Addr().String())
-	srv := &http.Server{Handler: apiSrv.Handler(true), ReadHeaderTimeout: 5 * time.Second}
+	d.log.Info("status page listening", "addr", l.Addr().String())
+	var ln net.Listener = httpserve.Limit(l, 0)
+	if t := d.cfg.APITLS(); t.CertFile != "" {
+		if ln, err = httpserve.TLS(ln, t.CertFile, t.KeyFile); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("status page listener %s (ui.listen): %w", d.cfg.UI.Listen, err)
+		}
+	}
+	srv := httpserve.New(apiSrv.Handler(true))
 	return func(ctx context.Context) {
 		go func() { <-ctx.Done(); srv.Close() }()
 		_ = srv.Serve(ln)

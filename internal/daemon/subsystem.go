@@ -44,6 +44,7 @@ func (d *Daemon) buildSubsystems() error {
 		d.buildCloud,
 		d.buildBGP,
 		d.buildEvents,
+		d.buildDNS,
 	} {
 		s, err := build()
 		if err != nil {

@@ -4,7 +4,11 @@
 package metrics
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/batonha/baton/internal/api"
+	"github.com/batonha/baton/internal/httpserve"
 )
 
 // Roles lists the role names, for the one-hot role gauge.
@@ -22,6 +27,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	transitions *prometheus.CounterVec
 	takeover    *prometheus.HistogramVec
+	reasserts   *prometheus.CounterVec
 }
 
 // New registers baton's metrics; status is read at every scrape.
@@ -37,10 +43,37 @@ func New(status func() api.Status) *Metrics {
 			Help:    "Time from the role decision until each action was done (action=\"all\" for the whole pipeline).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"op", "action"}),
+		reasserts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_reassertions_total", Help: "Times the active node re-ran every action's announce-and-verify at once, by cause.",
+		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.transitions, m.takeover, &statusCollector{status: status},
+	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Listen binds the metrics listener (listen "off" or "": none) and
+// returns its server: baton's limits, and the bearer token of tokenFile
+// when one is set.
+func Listen(listen, tokenFile string, h http.Handler) (*http.Server, net.Listener, error) {
+	if listen == "" || listen == "off" {
+		return nil, nil, nil
+	}
+	token := ""
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading metrics token (metrics.token_file): %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); len(token) < 16 {
+			return nil, nil, fmt.Errorf("metrics token in %s is shorter than 16 characters", tokenFile)
+		}
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("binding metrics listener %s (metrics.listen): %w", listen, err)
+	}
+	return httpserve.New(httpserve.Bearer(token, h)), httpserve.Limit(l, 0), nil
 }
 
 // Handler serves /metrics.
@@ -54,6 +87,11 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Transition counts a role change.
 func (m *Metrics) Transition(from, to, reason string) {
 	m.transitions.WithLabelValues(from, to, reason).Inc()
+}
+
+// Reassertion counts a re-assertion of the active role.
+func (m *Metrics) Reassertion(cause string) {
+	m.reasserts.WithLabelValues(cause).Inc()
 }
 
 // Step records an action finished d after the role decision.
@@ -80,6 +118,7 @@ var (
 	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
+	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
 type statusCollector struct{ status func() api.Status }
@@ -87,7 +126,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descHookDrops} {
 		ch <- d
 	}
 }
@@ -122,6 +161,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count503), "503")
 		ch <- prometheus.MustNewConstMetric(descProbeConn, prometheus.GaugeValue, b2f(st.Probe.State == "connected"))
 	}
+	ch <- prometheus.MustNewConstMetric(descHookDrops, prometheus.CounterValue, float64(st.HooksDropped))
 	for _, k := range st.Checks {
 		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, b2f(k.Healthy), k.Name, k.Type)
 	}

@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/heartbeat/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime 60s ./internal/action/localroutes/
+	$(GO) test -run '^$$' -fuzz FuzzParseFence -fuzztime 60s ./internal/action/dns/
 
 # The lab is its own binary: the test topology is never linked into baton.
 LAB := bin/baton-lab

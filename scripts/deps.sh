@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages baton's tests and benchmarks need, when missing.
-# usage: scripts/deps.sh test|test-systemd|bench-failover|bench-sessions|bench-routes
+# usage: scripts/deps.sh test|test-systemd|bench-failover|bench-sessions|bench-routes|bench-events
 set -eu
 want=""
 need() { # need COMMAND PACKAGE
@@ -40,6 +40,10 @@ bench-routes)
 	need ip iproute2
 	need curl curl
 	;;
+bench-events)
+	need ip iproute2
+	need nft nftables
+	;;
 bench-failover|bench-vip)
 	need ip iproute2
 	need keepalived keepalived
@@ -56,9 +60,10 @@ if [ -n "$want" ]; then
 	fi
 	echo "installing:$want"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
+	# Wait for another apt (a parallel install) instead of failing on its lock.
+	apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $want >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $want >/dev/null
 fi
 
 # Azurite (Azure Blob emulator) for the witness tests, from the npm registry.

@@ -70,6 +70,7 @@ type Pipeline struct {
 	clk     clock.Clock
 	log     *slog.Logger
 	observe Observer
+	onRun   func(Run)
 	every   time.Duration
 
 	mu      sync.Mutex
@@ -81,7 +82,8 @@ type Pipeline struct {
 	applied *desired
 	// reassert: re-run every Activate of the applied active role at once
 	// (the cause is logged); cleared when the run starts.
-	reassert string
+	reassert    string
+	reasserting bool
 }
 
 type desired struct {
@@ -101,6 +103,14 @@ func NewPipeline(steps []Step, verifyEvery time.Duration, clk clock.Clock, log *
 		steps: steps, clk: clk, log: log.With("component", "pipeline"), observe: observe,
 		every: verifyEvery, wake: make(chan struct{}, 1), last: map[string]Result{}, done: make(chan struct{}),
 	}
+}
+
+// OnRun sets fn to be told about every finished activation or
+// deactivation (called from the pipeline's goroutine; it must not block).
+func (p *Pipeline) OnRun(fn func(Run)) {
+	p.mu.Lock()
+	p.onRun = fn
+	p.mu.Unlock()
 }
 
 // Set asks for the actions to match the role: active or not. decided is
@@ -176,7 +186,11 @@ func (p *Pipeline) apply(ctx context.Context) {
 		p.mu.Lock()
 		p.markAppliedLocked(want)
 		p.appendRunLocked(run)
+		onRun := p.onRun
 		p.mu.Unlock()
+		if onRun != nil {
+			onRun(run)
+		}
 	}
 }
 
@@ -185,21 +199,26 @@ func (p *Pipeline) reassertNow(ctx context.Context) {
 	p.mu.Lock()
 	cause, applied := p.reassert, p.applied
 	p.reassert = ""
+	run := cause != "" && applied != nil && applied.active
+	p.reasserting = run
 	p.mu.Unlock()
-	if cause == "" || applied == nil || !applied.active {
+	if !run {
 		return
 	}
 	start := p.clk.Now()
-	run := Run{Op: "reassert", Term: applied.t.Term, Decided: start}
+	rec := Run{Op: "reassert", Term: applied.t.Term, Decided: start}
 	for _, s := range p.steps {
 		r := p.runStep(ctx, s, "reassert", func(ctx context.Context) error { return s.Action.Activate(ctx, applied.t) })
-		run.Steps = append(run.Steps, r)
+		rec.Steps = append(rec.Steps, r)
 		p.observe("reassert", r, -1)
 	}
-	run.Finished = p.clk.Now()
-	p.log.Info("actions re-asserted", "cause", cause, "term", applied.t.Term, "ms", float64(run.Finished.Sub(start).Microseconds())/1000)
+	rec.Finished = p.clk.Now()
+	p.log.Info("actions re-asserted", "cause", cause, "term", applied.t.Term, "ms", float64(rec.Finished.Sub(start).Microseconds())/1000)
 	p.mu.Lock()
-	p.appendRunLocked(run)
+	p.appendRunLocked(rec)
+	p.reasserting = false
+	close(p.done)
+	p.done = make(chan struct{})
 	p.mu.Unlock()
 }
 
@@ -326,11 +345,12 @@ func (p *Pipeline) Runs() []Run {
 	return append([]Run(nil), p.runs...)
 }
 
-// WaitSettled blocks until the last Set has been applied or ctx ends.
+// WaitSettled blocks until the last Set (and any Reassert) has been
+// applied or ctx ends.
 func (p *Pipeline) WaitSettled(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		settled := p.applied != nil && p.applied.gen == p.want.gen
+		settled := p.applied != nil && p.applied.gen == p.want.gen && p.reassert == "" && !p.reasserting
 		done := p.done
 		p.mu.Unlock()
 		if settled {

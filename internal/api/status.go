@@ -32,9 +32,10 @@ type Status struct {
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
 	Witness    *Witness       `json:"witness,omitempty"`
-	// LinksDown are tracked interfaces that are down, or up for less than
-	// the rise time (they hold the node in FAULT).
-	LinksDown []string `json:"links_down,omitempty"`
+	// LinksDown are tracked interfaces that are down; LinksRising are up
+	// again for less than node.link_rise.
+	LinksDown   []string `json:"links_down,omitempty"`
+	LinksRising []string `json:"links_rising,omitempty"`
 	// Reassertions counts re-assertions of the active role by cause;
 	// LastReassertion is the latest.
 	Reassertions    map[string]uint64 `json:"reassertions,omitempty"`
@@ -87,6 +88,9 @@ type Path struct {
 	Sent      uint64    `json:"sent"`
 	Received  uint64    `json:"received"`
 	LastError string    `json:"last_error,omitempty"`
+	// RTTHistory is the round trip sampled every 10 s over the last
+	// 10 minutes, oldest first; -1 while the path was down.
+	RTTHistory []float64 `json:"rtt_history_ms,omitempty"`
 }
 
 // ProbeStatus is the load-balancer health-probe responder.
@@ -139,8 +143,9 @@ type Step struct {
 	Op       string  `json:"op"`
 	OK       bool    `json:"ok"`
 	Error    string  `json:"error,omitempty"`
-	Ms       float64 `json:"ms"`         // the action's own duration
-	DoneAtMs float64 `json:"done_at_ms"` // since the decision
+	Attempts int     `json:"attempts,omitempty"` // more than 1: retried
+	Ms       float64 `json:"ms"`                 // the action's own duration
+	DoneAtMs float64 `json:"done_at_ms"`         // since the decision
 }
 
 // Hook is the last run of one hook.

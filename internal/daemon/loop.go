@@ -17,7 +17,7 @@ import (
 
 // loop owns the role machine.
 func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEvents <-chan witness.Event) error {
-	timer := d.clk.NewTimer(time.Hour)
+	timer := d.timer
 	defer timer.Stop()
 	// The watchdog is fed from this loop, so a wedged role machine gets
 	// the process restarted by systemd.
@@ -32,6 +32,7 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 			wd.Reset(wdEvery)
 		}
 	}
+	d.apply(d.initial)
 	d.arm(timer)
 	for {
 		var trs []role.Transition
@@ -177,6 +178,7 @@ func (d *Daemon) arm(t clock.Timer) {
 
 func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 	now := d.clk.Now()
+	d.publishHeartbeat(ev)
 	switch ev.Kind {
 	case heartbeat.EventMessage:
 		return d.machine.PeerMessage(now, ev.Info)
@@ -241,15 +243,12 @@ func (d *Daemon) apply(trs []role.Transition) {
 	_ = d.notify.Status(fmt.Sprintf("%s (term %d, %s)", last.To, last.Term, last.Reason))
 	d.mu.Lock()
 	d.publishLocked(snap)
-	for _, tr := range trs {
-		d.transitions = append(d.transitions, api.Transition{
-			At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term,
-		})
-	}
-	if len(d.transitions) > historySize {
-		d.transitions = d.transitions[len(d.transitions)-historySize:]
-	}
 	d.mu.Unlock()
+	recs := make([]api.Transition, len(trs))
+	for i, tr := range trs {
+		recs[i] = api.Transition{At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term}
+	}
+	d.publishTransitions(recs)
 }
 
 // publishLocked makes snap the one Status and waitRole read, and wakes

@@ -142,7 +142,8 @@ type Snapshot struct {
 	LeaseToken  uint64 // its fencing token
 	WantsLease  bool
 	Pending     Reason   // why the node waits for the lease
-	LinksDown   []string // tracked interfaces down, or up for less than the rise time
+	LinksDown   []string // tracked interfaces down
+	LinksRising []string // tracked interfaces up again for less than the rise time
 	HighestTerm uint64   // the highest term this node has seen, its own or the peer's
 }
 
@@ -189,6 +190,10 @@ type Machine struct {
 	links map[string]time.Time
 	// reassert is the cause of a re-assertion the owner has not taken yet.
 	reassert Cause
+	// listenUntil: back from link_down, the node heard nothing while cut
+	// off; like a starting node it listens for the peer for InitHold
+	// before it may take the role alone.
+	listenUntil time.Time
 }
 
 // New returns a machine in INIT. term is the term persisted by the last run.
@@ -236,19 +241,18 @@ func (m *Machine) Snapshot() Snapshot {
 		Health: h, Maintenance: m.maintenance, Handover: m.handover, Yielded: m.yielded,
 		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
 		Lease: m.lease, LeaseToken: m.leaseToken, WantsLease: m.wantLease, Pending: m.pending,
-		LinksDown: m.linksDown(), HighestTerm: m.HighestTerm(),
+		LinksDown: m.linksWhere(true), LinksRising: m.linksWhere(false), HighestTerm: m.HighestTerm(),
 	}
 }
 
-// linksDown lists the tracked interfaces that are down or still rising,
-// sorted.
-func (m *Machine) linksDown() []string {
-	if len(m.links) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m.links))
-	for n := range m.links {
-		out = append(out, n)
+// linksWhere lists, sorted, the tracked interfaces that are down (down
+// true) or up again but still rising (down false).
+func (m *Machine) linksWhere(down bool) []string {
+	var out []string
+	for n, since := range m.links {
+		if since.IsZero() == down {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -286,9 +290,11 @@ func (m *Machine) SetLink(now time.Time, name string, up bool) []Transition {
 		} else {
 			m.links[name] = now
 		}
-	}
-	if up && m.state == Active {
-		m.reassert = CauseLinkUp
+		if m.state == Active {
+			// An interface that was down while active (one of several
+			// heartbeat paths, say): what was sent on it may be lost.
+			m.reassert = CauseLinkUp
+		}
 	}
 	return m.evaluate(now)
 }
@@ -339,6 +345,9 @@ func (m *Machine) Next() (time.Time, bool) {
 			add(since.Add(m.cfg.LinkRise))
 		}
 	}
+	if !m.listenUntil.IsZero() {
+		add(m.listenUntil)
+	}
 	return next, !next.IsZero()
 }
 
@@ -378,6 +387,9 @@ func (m *Machine) Tick(now time.Time) []Transition {
 		m.lastError = "handover timed out: the peer did not take the active role"
 	}
 	m.riseLinks(now)
+	if !m.listenUntil.IsZero() && !now.Before(m.listenUntil) {
+		m.listenUntil = time.Time{}
+	}
 	return m.evaluate(now)
 }
 
@@ -392,6 +404,7 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 		m.reassert = CausePeerBack
 	}
 	m.peerAlive, m.peerKnown, m.peer = true, true, p
+	m.listenUntil = time.Time{}
 	if p.State == Active {
 		m.yielding = false
 	}
@@ -573,6 +586,11 @@ func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transit
 		// Only a standby that handed the role over stays yielded.
 		m.yielded = false
 	}
+	if from == Fault && to == Standby && r == ReasonLinkUp {
+		m.listenUntil = now.Add(m.cfg.InitHold)
+	} else if to != Standby {
+		m.listenUntil = time.Time{}
+	}
 	m.state, m.reason, m.since = to, r, now
 	m.eligibleSince = time.Time{}
 	return Transition{From: from, To: to, Reason: r, Term: m.term, At: now, Detail: detail}
@@ -599,7 +617,7 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		if m.state == Fault && m.reason == ReasonLinkDown {
 			return Fault, m.reason, ""
 		}
-		return Fault, ReasonLinkDown, fmt.Sprint(m.linksDown())
+		return Fault, ReasonLinkDown, fmt.Sprint(append(m.linksWhere(true), m.linksWhere(false)...))
 	}
 	if m.health.Known && !m.health.Healthy {
 		if m.state == Fault && m.reason != ReasonLinkDown {
@@ -634,6 +652,9 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return Init, m.reason, ""
 
 	case Standby:
+		if !m.peerAlive && now.Before(m.listenUntil) {
+			return Standby, m.reason, "" // back from link_down: listening for the peer
+		}
 		if !m.peerAlive {
 			if peerDownReason == "" {
 				peerDownReason = ReasonPeerLost

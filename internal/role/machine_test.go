@@ -245,8 +245,8 @@ func TestMaintenanceHandsOverFirst(t *testing.T) {
 
 // pair simulates two machines and a network that may be partitioned.
 type pair struct {
-	m         [2]*Machine
-	maint     [2]bool
+	m     [2]*Machine
+	maint [2]bool
 	// delivered is the advert of the other node last handed to node i:
 	// like the heartbeat monitor, the simulation passes on only news.
 	delivered [2]*PeerInfo
@@ -555,6 +555,26 @@ func TestLinkTracking(t *testing.T) {
 			m.SetLink(later.Add(150*time.Millisecond), "eth0", true)
 			return m.Tick(later.Add(300 * time.Millisecond))
 		}, Fault, ReasonLinkDown},
+		{"back from link_down, listens for the peer first", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			return m.Tick(later.Add(200 * time.Millisecond))
+		}, Standby, ReasonLinkUp},
+		{"back from link_down, nobody heard within the hold", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.Tick(later.Add(500 * time.Millisecond))
+		}, Active, ReasonPeerLost},
+		{"back from link_down, hears the active peer", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.PeerMessage(later.Add(250*time.Millisecond), peer("b", Active, 9, 100))
+		}, Standby, ReasonLinkUp},
 		{"failing check keeps fault after the link", Active, func(m *Machine) []Transition {
 			m.SetLink(later, "eth0", false)
 			m.SetHealth(later, Health{Known: true, Failing: []string{"x"}})
@@ -587,8 +607,12 @@ func TestReassert(t *testing.T) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 		}, CausePeerBack},
 		{"tracked link up again", func(m *Machine) {
+			m.SetLink(later, "eth9", false)
 			m.SetLink(later, "eth9", true)
 		}, CauseLinkUp},
+		{"a link reported up that was never down", func(m *Machine) {
+			m.SetLink(later, "eth9", true)
+		}, ""},
 		{"standby peer heard again, nothing new", func(m *Machine) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 			m.TakeReassert()

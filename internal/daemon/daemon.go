@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -318,7 +317,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	token := ""
 	if d.cfg.API.TokenFile != "" {
-		b, err := os.ReadFile(d.cfg.API.TokenFile)
+		b, err := store.ReadSecret(d.cfg.API.TokenFile, func(w string) { d.log.Warn("api.token_file: " + w) })
 		if err != nil {
 			return fmt.Errorf("reading API token (api.token_file): %w", err)
 		}
@@ -339,7 +338,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	defer apiSrv.Close()
-	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler(), d.log)
 	if err != nil {
 		return err
 	}

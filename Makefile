@@ -11,7 +11,7 @@ NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
+.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition bench-events clean
 
 all: build
 
@@ -44,6 +44,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/heartbeat/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime 60s ./internal/action/localroutes/
+	$(GO) test -run '^$$' -fuzz FuzzParseFence -fuzztime 60s ./internal/action/dns/
 
 # The lab is its own binary: the test topology is never linked into baton.
 LAB := bin/baton-lab
@@ -75,6 +77,10 @@ bench-bgp: build
 bench-routes: build
 	$(GO) run ./bench/routes -burst 100
 	-$(GO) run ./bench/routes -burst 10
+
+bench-events: build
+	./scripts/deps.sh bench-events
+	$(GO) run ./bench/events -baton $(CURDIR)/$(BIN)
 
 bench-sessions: build
 	./scripts/deps.sh bench-sessions

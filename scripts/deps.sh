@@ -32,6 +32,10 @@ bench-sessions)
 	need conntrack conntrack
 	need conntrackd conntrackd
 	;;
+bench-events)
+	need ip iproute2
+	need nft nftables
+	;;
 bench-failover|bench-vip)
 	need ip iproute2
 	need keepalived keepalived

@@ -32,9 +32,10 @@ type Status struct {
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
 	Witness    *Witness       `json:"witness,omitempty"`
-	// LinksDown are tracked interfaces that are down, or up for less than
-	// the rise time (they hold the node in FAULT).
-	LinksDown []string `json:"links_down,omitempty"`
+	// LinksDown are tracked interfaces that are down; LinksRising are up
+	// again for less than node.link_rise.
+	LinksDown   []string `json:"links_down,omitempty"`
+	LinksRising []string `json:"links_rising,omitempty"`
 	// Reassertions counts re-assertions of the active role by cause;
 	// LastReassertion is the latest.
 	Reassertions    map[string]uint64 `json:"reassertions,omitempty"`

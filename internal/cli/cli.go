@@ -204,6 +204,10 @@ func cmdValidate(e env, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	if cfg.Peer.Name == "" {
+		fmt.Fprintf(e.stdout, "%s: ok (node %s, no peer: announces over BGP while healthy, %d check(s))\n", *path, cfg.Node.Name, len(cfg.Checks))
+		return exitOK
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (node %s, peer %s, %d path(s), %d check(s))\n", *path, cfg.Node.Name, cfg.Peer.Name,
 		len(cfg.Peer.Paths)+len(cfg.Peer.Checks)+boolInt(cfg.Peer.Channel.Enabled), len(cfg.Checks))
 	return exitOK
@@ -349,8 +353,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
-	if len(st.LinksDown) > 0 {
-		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	if len(st.LinksDown)+len(st.LinksRising) > 0 {
+		fmt.Fprintf(w, "links  down: %s  rising: %s\n", strings.Join(st.LinksDown, ", "), strings.Join(st.LinksRising, ", "))
 	}
 	if r := st.LastReassertion; r != nil {
 		var n uint64

@@ -155,3 +155,12 @@ func envNode(d *decoder, t reflect.Type, raw, path string) (*yaml.Node, bool) {
 	}
 	return n, true
 }
+
+// envVarHint names the environment variable that sets the key at path
+// ("peer.paths[0].address": the variable of the whole list, BATON_PEER_PATHS).
+func envVarHint(path string) string {
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		path = path[:i]
+	}
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}

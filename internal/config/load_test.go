@@ -422,10 +422,11 @@ func TestEmptyFileReportsRequiredKeys(t *testing.T) {
 			t.Errorf("error %v: want source empty.yaml and no line", e)
 		}
 	}
-	if got := strings.Join(paths, " "); got != "node.name heartbeat.key_file peer.name peer.paths" {
+	// node.name defaults to the host name.
+	if got := strings.Join(paths, " "); got != "heartbeat.key_file peer.name peer.paths" {
 		t.Errorf("errors at %s", got)
 	}
-	if !strings.HasPrefix(errs.Error(), "empty.yaml: node.name: required") {
+	if !strings.HasPrefix(errs.Error(), "empty.yaml: heartbeat.key_file: required") {
 		t.Errorf("Error() = %q", errs.Error())
 	}
 }

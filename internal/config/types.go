@@ -8,6 +8,7 @@ import (
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
 	"github.com/batonha/baton/internal/action/dns"
+	"github.com/batonha/baton/internal/action/localroutes"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
@@ -32,15 +33,16 @@ type Config struct {
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
 	// Defaulter and Checker interfaces.
-	VIP       *vip.Config         `yaml:"vip"`       // virtual IPs with gratuitous ARP / unsolicited NA
-	Routes    *routes.Config      `yaml:"routes"`    // cloud route tables (AWS, Azure)
-	Addresses *addresses.Config   `yaml:"addresses"` // cloud secondary and public IPs
-	Sessions  *sessionsync.Config `yaml:"sessions"`  // conntrack replication to the peer
-	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
-	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
-	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
-	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
-	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
+	VIP         *vip.Config         `yaml:"vip"`          // virtual IPs with gratuitous ARP / unsolicited NA
+	Routes      *routes.Config      `yaml:"routes"`       // cloud route tables (AWS, Azure)
+	Addresses   *addresses.Config   `yaml:"addresses"`    // cloud secondary and public IPs
+	Sessions    *sessionsync.Config `yaml:"sessions"`     // conntrack replication to the peer
+	Sync        *configsync.Config  `yaml:"sync"`         // configuration file replication
+	BGP         *bgp.Config         `yaml:"bgp"`          // announcements to route servers
+	Witness     *witness.Config     `yaml:"witness"`      // lease that a node must hold to be active
+	Events      *hostevents.Config  `yaml:"events"`       // planned host events drain the node first
+	DNS         *dns.Config         `yaml:"dns"`          // a DNS name that follows the active
+	LocalRoutes *localroutes.Config `yaml:"local_routes"` // the active's kernel routes, copied to the standby
 }
 
 // Node describes this appliance.

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/action/bgp"
 )
 
 // Adding a section: give Config a field with a yaml tag and give the
@@ -308,7 +310,24 @@ func (h *Heartbeat) validate(v *validator) {
 	v.intRange("replay_window", h.ReplayWindow, 64, 4096)
 }
 
+// absent reports a peer section left out: a node with no peer, allowed
+// when it only announces over BGP in active-active mode (Config.validate).
+func (p *Peer) absent() bool {
+	return p.Name == "" && len(p.Paths) == 0 && len(p.Checks) == 0 && p.Channel.Address == ""
+}
+
 func (p *Peer) validate(v *validator) {
+	if p.absent() {
+		c := v.root
+		switch {
+		case c.BGP == nil || c.BGP.Mode != bgp.ModeActiveActive:
+			v.errorf("name", "required (only a node that announces over BGP with bgp.mode: active-active may have no peer)")
+			v.errorf("paths", "at least one path to the peer is required")
+		case c.Sessions != nil && c.Sessions.Enabled, c.Sync != nil && c.Sync.Enabled:
+			v.errorf("name", "required by sessions and sync (they replicate to the peer)")
+		}
+		return
+	}
 	v.pattern("name", p.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
 	if len(p.Paths) == 0 {
 		v.errorf("paths", "at least one path to the peer is required")

@@ -43,6 +43,16 @@ type Options struct {
 	Links linkwatch.Source
 }
 
+// peerWatch is what the daemon needs of the heartbeat monitor: events
+// about the peer in, this node's advertised state out.
+type peerWatch interface {
+	Run(ctx context.Context) error
+	Events() <-chan heartbeat.Event
+	SetLocal(heartbeat.Local)
+	SendNow()
+	Status() heartbeat.Status
+}
+
 // Daemon is one running baton node.
 type Daemon struct {
 	cfg     *config.Config
@@ -52,7 +62,7 @@ type Daemon struct {
 	started time.Time
 
 	machine  *role.Machine
-	hb       *heartbeat.Monitor
+	hb       peerWatch
 	checks   *check.Set
 	probe    *probe.Responder
 	hooks    *hooks.Runner
@@ -87,6 +97,11 @@ type Daemon struct {
 
 	feedWatchdog func()
 
+	// timer wakes the loop at the role machine's next deadline.
+	timer clock.Timer
+	// initial are the transitions New caused (maintenance restored), for
+	// the loop to carry out first.
+	initial []role.Transition
 	// persisted is what the state file holds (owned by the loop).
 	persisted store.State
 
@@ -172,7 +187,7 @@ func New(opt Options) (*Daemon, error) {
 		// A node restarted mid-upgrade stays out of the way until the
 		// operator turns maintenance off.
 		log.Info("maintenance mode restored from the state file")
-		d.machine.SetMaintenance(clk.Now(), true)
+		d.initial = d.machine.SetMaintenance(clk.Now(), true)
 	}
 	if cfg.Witness != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -276,6 +291,7 @@ func New(opt Options) (*Daemon, error) {
 		}
 	})
 	d.snap = d.machine.Snapshot()
+	d.timer = clk.NewTimer(time.Hour)
 	return d, nil
 }
 

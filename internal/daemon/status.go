@@ -31,7 +31,7 @@ func (d *Daemon) Status() api.Status {
 		Reason: string(snap.Reason), Since: snap.Since, Priority: d.cfg.Node.Priority, Preempt: d.cfg.Node.Preempt,
 		Maintenance: snap.Maintenance, Handover: snap.Handover, Healthy: snap.Health.Known && snap.Health.Healthy,
 		LastError: snap.LastError, StartedAt: d.started,
-		LinksDown: snap.LinksDown, Reassertions: reasserts, LastReassertion: lastReassert,
+		LinksDown: snap.LinksDown, LinksRising: snap.LinksRising, Reassertions: reasserts, LastReassertion: lastReassert,
 	}
 	hs := d.hb.Status()
 	st.Peer = api.PeerStatus{Name: d.cfg.Peer.Name, Alive: hs.Alive, Gone: hs.Gone, LastHeard: hs.LastHeard, Drops: hs.Drops}

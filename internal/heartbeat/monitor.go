@@ -72,7 +72,7 @@ type Config struct {
 	Listen       string        // UDP listen host:port
 	Keys         [][]byte      // see LoadKeys; signs with Keys[0]
 	ReplayWindow int           // 0 means DefaultReplayWindow
-	Paths        []PathConfig  // at least one
+	Paths        []PathConfig  // at least one, unless Peer is empty (no peer)
 	Channel      *ChannelConfig
 	Checks       []CheckConfig
 	Clock        clock.Clock  // default clock.Real
@@ -247,7 +247,7 @@ func validate(c *Config) error {
 	if !validName(c.Node, MaxNodeName) {
 		return fmt.Errorf("node name %q must be 1..%d printable characters", c.Node, MaxNodeName)
 	}
-	if !validName(c.Peer, MaxNodeName) {
+	if c.Peer != "" && !validName(c.Peer, MaxNodeName) {
 		return fmt.Errorf("peer name %q must be 1..%d printable characters", c.Peer, MaxNodeName)
 	}
 	if c.Node == c.Peer {
@@ -273,7 +273,9 @@ func validate(c *Config) error {
 	if c.ReplayWindow != 0 && (c.ReplayWindow < MinReplayWindow || c.ReplayWindow > MaxReplayWindow) {
 		return fmt.Errorf("replay window %d out of %d..%d", c.ReplayWindow, MinReplayWindow, MaxReplayWindow)
 	}
-	if len(c.Paths) == 0 {
+	// No peer at all (a scale-set node that only announces over BGP):
+	// the monitor listens, sends nothing and never hears a peer.
+	if len(c.Paths) == 0 && c.Peer != "" {
 		return errors.New("no path to the peer")
 	}
 	names := map[string]bool{}

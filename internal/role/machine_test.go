@@ -245,8 +245,8 @@ func TestMaintenanceHandsOverFirst(t *testing.T) {
 
 // pair simulates two machines and a network that may be partitioned.
 type pair struct {
-	m         [2]*Machine
-	maint     [2]bool
+	m     [2]*Machine
+	maint [2]bool
 	// delivered is the advert of the other node last handed to node i:
 	// like the heartbeat monitor, the simulation passes on only news.
 	delivered [2]*PeerInfo
@@ -587,8 +587,12 @@ func TestReassert(t *testing.T) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 		}, CausePeerBack},
 		{"tracked link up again", func(m *Machine) {
+			m.SetLink(later, "eth9", false)
 			m.SetLink(later, "eth9", true)
 		}, CauseLinkUp},
+		{"a link reported up that was never down", func(m *Machine) {
+			m.SetLink(later, "eth9", true)
+		}, ""},
 		{"standby peer heard again, nothing new", func(m *Machine) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 			m.TakeReassert()

@@ -59,6 +59,7 @@ type harness struct {
 	// reasserts: the counts already written
 	reasserts map[string]uint64
 	out       *strings.Builder
+	earlier   int // transitions in the history when this run started
 
 	cancel context.CancelFunc
 	done   chan error
@@ -111,6 +112,9 @@ func newHarness(t *testing.T, dir string, preempt bool, out *strings.Builder, cl
 		peer: &fakePeer{events: make(chan heartbeat.Event)}, act: action.NewFake("fake"), reasserts: map[string]uint64{}}
 	d.hb = h.peer
 	d.pipeline = action.NewPipeline([]action.Step{{Action: h.act, Timeout: time.Second}}, 0, clk, slog.New(slog.DiscardHandler), nil)
+	// The transitions of an earlier run on dir are history (kept on disk).
+	h.earlier = len(d.Status().Transitions)
+	h.seen = h.earlier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx) }()
@@ -162,7 +166,7 @@ func (h *harness) sync() {
 	for range 2 {
 		h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
 	}
-	if len(h.d.Status().Transitions) == 0 {
+	if len(h.d.Status().Transitions) == h.earlier {
 		return // nothing was asked of the actions yet
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -336,7 +336,8 @@ func TestLinkFlap(t *testing.T) {
 	h.advance(50 * time.Millisecond)
 	h.link("eth9", false) // down again before the rise: stays in FAULT
 	h.link("eth9", true)
-	h.advance(100 * time.Millisecond)
+	h.advance(100 * time.Millisecond) // risen: STANDBY, listening for the peer
+	h.advance(300 * time.Millisecond) // nobody heard: takes the role
 	golden(t, "link_flap", out.String())
 }
 

@@ -191,7 +191,8 @@ func (c *Cluster) build(ctx context.Context) error {
 // witnessYAML is the witness section both nodes get.
 func (c *Cluster) witnessYAML(body string) string {
 	o := c.Opts
-	return fmt.Sprintf("witness:\n  type: %s\n  ttl: %s\n  drift_margin: %s\n  step_down: %s\n%s",
+	// The lab's witness servers speak plain HTTP: insecure says so.
+	return fmt.Sprintf("witness:\n  type: %s\n  ttl: %s\n  drift_margin: %s\n  step_down: %s\n  insecure: true\n%s",
 		o.Witness, o.TTL, o.DriftMargin, o.StepDown, body)
 }
 

@@ -122,7 +122,6 @@ func TestEtcd(t *testing.T) {
 	})
 }
 
-
 // testKeepersReal runs two Keepers on real time against a real witness:
 // a holds, then freezes (stops renewing without releasing); b takes over
 // only after a's step-down deadline, with a greater token.

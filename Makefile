@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
+.PHONY: all build lab test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
 
 all: build
 
@@ -29,12 +29,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
 
-demo: build
-	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
-	./$(BIN) lab demo
+# The lab is its own binary: the test topology is never linked into baton.
+LAB := bin/baton-lab
+lab:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(LAB) ./cmd/baton-lab
 
-lab-down: build
-	./$(BIN) lab down
+demo: build lab
+	@if [ "$$(id -u)" != 0 ]; then echo "make demo must run as root: the lab builds network namespaces, veth pairs and bridges."; exit 1; fi
+	./$(LAB) demo --baton $(CURDIR)/$(BIN)
+
+lab-down: lab
+	./$(LAB) down
 
 bench-failover: build
 	./scripts/deps.sh bench-failover

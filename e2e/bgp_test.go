@@ -15,7 +15,7 @@ import (
 	"github.com/batonha/baton/internal/lab"
 	"github.com/batonha/baton/internal/lab/labtest"
 	"github.com/batonha/baton/internal/peerings"
-	"github.com/batonha/baton/internal/provider/bgp/rslab"
+	"github.com/batonha/baton/internal/lab/rslab"
 )
 
 // newRSLab builds a route-server lab with n baton nodes (not started).

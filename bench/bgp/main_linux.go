@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/lab"
-	"github.com/batonha/baton/internal/provider/bgp/rslab"
+	"github.com/batonha/baton/internal/lab/rslab"
 )
 
 // Targets from the issue.

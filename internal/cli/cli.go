@@ -52,7 +52,6 @@ func commands() []subcommand {
 		{"switchover", "hand the active role to the peer (planned)", cmdSwitchover},
 		{"maintenance", "on|off: keep this node from being or becoming active", cmdMaintenance},
 		{"validate", "check a configuration file and list every error", cmdValidate},
-		{"lab", "demo|down: network-namespace lab", cmdLab},
 		{"kvm", "plan|check: Open vSwitch bridges and libvirt interfaces for a KVM pair", cmdKVM},
 		{"sessions", "session sync: counts, lag and a filtered dump of held connections", cmdSessions},
 		{"sync", "now|status|diff: configuration file sync", cmdSync},

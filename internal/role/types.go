@@ -22,16 +22,6 @@ func (s State) String() string {
 	return fmt.Sprintf("STATE(%d)", uint8(s))
 }
 
-// ParseState is the inverse of State.String.
-func ParseState(s string) (State, error) {
-	for i, n := range stateNames {
-		if n == s {
-			return State(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown state %q", s)
-}
-
 // PeerInfo is what the peer last told us about itself in a heartbeat.
 type PeerInfo struct {
 	Name        string

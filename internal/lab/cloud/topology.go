@@ -59,9 +59,6 @@ const (
 // ENI returns the ENI of appliance i (0 = nva-a, 1 = nva-b).
 func ENI(i int) string { return [2]string{ENIA, ENIB}[i] }
 
-// MgmtAddr returns the management address of appliance i.
-func MgmtAddr(i int) string { return [2]string{AMgmt, BMgmt}[i] }
-
 // AzureClientTable and AzureServerTable are the resource IDs of the
 // scenario's Azure route tables.
 var (

@@ -392,9 +392,6 @@ func (l *Lab) Close() error {
 	return err
 }
 
-// RSDir is the route server's directory (configuration, logs).
-func (l *Lab) RSDir() string { return l.rsDir }
-
 // Available reports why kind cannot run here ("" when it can).
 func Available(kind Kind) string {
 	switch kind {

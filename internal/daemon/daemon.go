@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonha/baton/internal/action"
@@ -73,6 +74,11 @@ type Daemon struct {
 	keeper      *witness.Keeper
 	witnessB    witness.Backend
 	wantedLease bool
+	// byPeerUntil: while the node holds the role by peer agreement, the
+	// unix nanoseconds of its hold deadline as last computed by the loop;
+	// 0 otherwise (read by the probe guard).
+	byPeerUntil atomic.Int64
+	byPeerFor   time.Duration // how long after the newest echo the hold lasts
 	advert      role.PeerInfo // what the heartbeats advertise (owned by the loop)
 
 	// Owned by the loop: the checks' verdict and the actions that refused
@@ -142,11 +148,14 @@ func New(opt Options) (*Daemon, error) {
 	}
 
 	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
+	d.byPeerFor = hold - holdMargin(cfg)
 	d.machine = role.New(role.Config{
 		Node: cfg.Node.Name, Priority: cfg.Node.Priority, Preempt: cfg.Node.Preempt,
 		PreemptDelay: cfg.Node.PreemptDelay, InitHold: hold,
 		HandoverTimeout: max(5*time.Second, 4*hold),
 		Witness:         cfg.Witness != nil,
+		PeerTimeout:     hold,
+		HoldMargin:      holdMargin(cfg),
 	}, clk.Now(), prev.Term)
 	if cfg.Witness != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -352,8 +361,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// from a freeze longer than its lease must not answer 200 in the
 		// moment before its keeper reports the lease lost.
 		d.probe.SetGuard(func() bool {
-			until, ok := d.keeper.MustLeaveBy()
-			return ok && d.clk.Now().Before(until)
+			now := d.clk.Now()
+			if until, ok := d.keeper.MustLeaveBy(); ok && now.Before(until) {
+				return true
+			}
+			// Holding by peer agreement: the newest echo may have moved the
+			// deadline on since the loop last looked.
+			if d.byPeerUntil.Load() == 0 {
+				return false
+			}
+			return now.Before(d.hb.Acked().Add(d.byPeerFor))
 		})
 	}
 	if d.keeper != nil {
@@ -464,11 +481,16 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 			case "switchover":
 				trs, err = d.machine.Switchover(d.clk.Now())
 			case "maintenance":
-				trs = d.machine.SetMaintenance(d.clk.Now(), cmd.on)
+				if err = d.machine.MaintenanceRefused(); err == nil || !cmd.on {
+					err = nil
+					trs = d.machine.SetMaintenance(d.clk.Now(), cmd.on)
+				}
 			}
 			cmd.reply <- err
 		case <-timer.C():
-			trs = d.machine.Tick(d.clk.Now())
+			// A deadline of holding by peer agreement: the newest echo first.
+			trs = d.machine.PeerAcked(d.clk.Now(), d.hb.Acked())
+			trs = append(trs, d.machine.Tick(d.clk.Now())...)
 			if d.expireFaults() {
 				trs = append(trs, d.machine.SetHealth(d.clk.Now(), d.health())...)
 			}
@@ -477,6 +499,7 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 		}
 		d.apply(trs)
 		d.arm(timer)
+		d.noteHoldingByPeer()
 		if d.keeper != nil && d.machine.WantsLease() != d.wantedLease {
 			d.wantedLease = d.machine.WantsLease()
 			d.keeper.Want(d.wantedLease)
@@ -496,8 +519,9 @@ func (d *Daemon) onLease(ev witness.Event) []role.Transition {
 		return append(trs, d.machine.LeaseAcquired(now, e.Token)...)
 	case witness.Lost:
 		d.log.Warn("witness lease lost", "token", e.Token, "reason", e.Reason)
-		trs := d.machine.LeaseLost(now)
-		if e.Reason == witnessDeadline {
+		trs := d.machine.PeerAcked(now, d.hb.Acked())
+		trs = append(trs, d.machine.LeaseLost(now)...)
+		if e.Reason == witnessDeadline && d.machine.State() != role.Active {
 			// This node cannot reach the witness. Were it to stay a healthy
 			// standby that ranks first, the peer would defer to it and
 			// nobody would hold the role: stand aside (FAULT) for one lease
@@ -509,9 +533,42 @@ func (d *Daemon) onLease(ev witness.Event) []role.Transition {
 		return trs
 	case witness.Held:
 		d.log.Info("witness lease held by another node", "holder", e.Holder, "token", e.Token)
-		return d.clearWitnessFault(now)
+		return append(d.clearWitnessFault(now), d.machine.LeaseHeld(now)...)
 	}
 	return nil
+}
+
+// holdMargin is how long before the peer could find this node dead an
+// active node holding by peer agreement steps down: the witness's
+// step_down, but never so much that fewer than three heartbeat intervals
+// are left between the newest echo and the deadline (an echo is up to
+// about two intervals old before the next one arrives). With the usual
+// three misses that is no margin: the node steps down, and its probe stops
+// answering, the moment the peer could first find it dead, and the peer
+// still needs a round trip to the witness before it may take over.
+func holdMargin(cfg *config.Config) time.Duration {
+	if cfg.Witness == nil {
+		return 0
+	}
+	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
+	return max(0, min(cfg.Witness.StepDown, hold-3*cfg.Heartbeat.Interval))
+}
+
+// noteHoldingByPeer publishes whether the node holds the role by peer
+// agreement (for the probe guard) and logs when that starts and ends.
+func (d *Daemon) noteHoldingByPeer() {
+	snap := d.machine.Snapshot()
+	was := d.byPeerUntil.Load() != 0
+	switch {
+	case snap.HoldingByPeer && !snap.HoldUntil.IsZero():
+		d.byPeerUntil.Store(snap.HoldUntil.UnixNano())
+		if !was {
+			d.log.Warn("witness: unreachable, holding by peer agreement", "peer", d.cfg.Peer.Name, "until", snap.HoldUntil)
+		}
+	case was:
+		d.byPeerUntil.Store(0)
+		d.log.Info("witness: holding by peer agreement ended", "role", snap.State, "lease", snap.Lease)
+	}
 }
 
 // witnessDeadline is the keeper's reason when a renewal did not succeed in
@@ -712,7 +769,7 @@ func (d *Daemon) Status() api.Status {
 		ws := d.keeper.Status()
 		st.Witness = &api.Witness{Type: d.cfg.Witness.Type, Holding: ws.Holding, Holder: ws.Holder, Token: ws.Token,
 			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
-			Waiting: snap.WantsLease && !snap.Lease}
+			Waiting: snap.WantsLease && !snap.Lease && !snap.HoldingByPeer, HoldingByPeer: snap.HoldingByPeer}
 	}
 	for _, h := range d.hooks.Status() {
 		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})

@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all build lab test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition clean
+.PHONY: all build lab test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition clean
 
 all: build
 
@@ -69,6 +69,12 @@ bench-sessions: build
 test-partition: build
 	./scripts/deps.sh test
 	$(GO) run ./bench/partition -baton $(CURDIR)/$(BIN)
+
+# An outage of the witness alone (10 s) for each witness type: the pair
+# must keep its active, and get the lease back within 500 ms.
+bench-witness: build
+	./scripts/deps.sh test
+	$(GO) run ./bench/witness -baton $(CURDIR)/$(BIN)
 
 clean:
 	rm -rf bin

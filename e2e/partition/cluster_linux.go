@@ -102,6 +102,11 @@ type Cluster struct {
 	env   []string
 	probe *http.Client
 
+	// The witness server, for KillWitness and StartWitness (etcd only).
+	witnessArgv               []string
+	witnessLog, witnessHealth string
+	witnessProc               *lab.Proc
+
 	mu     sync.Mutex
 	cuts   Cuts
 	frozen [2]bool

@@ -14,20 +14,15 @@ import (
 
 	"github.com/batonha/baton/internal/lab"
 	"github.com/batonha/baton/internal/lab/labtest"
-	"github.com/batonha/baton/internal/peerings"
 	"github.com/batonha/baton/internal/lab/rslab"
+	"github.com/batonha/baton/internal/peerings"
 )
 
 // newRSLab builds a route-server lab with n baton nodes (not started).
 func newRSLab(t *testing.T, kind rslab.Kind, n int, neighbors []int) *rslab.Lab {
 	t.Helper()
 	labtest.RequireRoot(t)
-	if why := rslab.Available(kind); why != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(why)
-		}
-		t.Skip(why)
-	}
+	labtest.Require(t, rslab.Available(kind))
 	bin := batonBin(t)
 	l, err := rslab.New(lab.RandomPrefix(), rslab.Options{Kind: kind, Nodes: n, Dir: t.TempDir(), Neighbors: neighbors,
 		Logger: slog.New(slog.DiscardHandler)})

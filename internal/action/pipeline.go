@@ -38,7 +38,7 @@ func SortSteps(steps []Step) {
 // Result is the outcome of one action run.
 type Result struct {
 	Action   string        `json:"action"`
-	Op       string        `json:"op"` // activate | deactivate | verify
+	Op       string        `json:"op"` // activate | deactivate | verify | reassert
 	OK       bool          `json:"ok"`
 	Error    string        `json:"error,omitempty"`
 	Started  time.Time     `json:"started"`
@@ -79,6 +79,9 @@ type Pipeline struct {
 	last    map[string]Result
 	runs    []Run
 	applied *desired
+	// reassert: re-run every Activate of the applied active role at once
+	// (the cause is logged); cleared when the run starts.
+	reassert string
 }
 
 type desired struct {
@@ -105,6 +108,21 @@ func NewPipeline(steps []Step, verifyEvery time.Duration, clk clock.Clock, log *
 func (p *Pipeline) Set(active bool, t Takeover, decided time.Time) {
 	p.mu.Lock()
 	p.want = desired{active: active, t: t, decided: decided, gen: p.want.gen + 1}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Reassert asks an active node's actions to announce and verify again at
+// once: every step's Activate runs (they are idempotent: the VIP sends its
+// gratuitous ARP burst again, route tables are read and repaired, BGP
+// re-advertised). It does nothing unless the applied role is active; a
+// pending Set is applied first.
+func (p *Pipeline) Reassert(cause string) {
+	p.mu.Lock()
+	p.reassert = cause
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -144,22 +162,51 @@ func (p *Pipeline) apply(ctx context.Context) {
 		applied := p.applied
 		p.mu.Unlock()
 		if applied != nil && applied.gen == want.gen {
+			p.reassertNow(ctx)
 			return
 		}
 		if applied != nil && applied.active == want.active && applied.t.Term == want.t.Term {
 			p.mu.Lock()
 			p.markAppliedLocked(want)
 			p.mu.Unlock()
+			p.reassertNow(ctx)
 			return
 		}
 		run := p.runAll(ctx, want)
 		p.mu.Lock()
 		p.markAppliedLocked(want)
-		p.runs = append(p.runs, run)
-		if len(p.runs) > 20 {
-			p.runs = p.runs[len(p.runs)-20:]
-		}
+		p.appendRunLocked(run)
 		p.mu.Unlock()
+	}
+}
+
+// reassertNow runs a pending re-assertion of the applied active role.
+func (p *Pipeline) reassertNow(ctx context.Context) {
+	p.mu.Lock()
+	cause, applied := p.reassert, p.applied
+	p.reassert = ""
+	p.mu.Unlock()
+	if cause == "" || applied == nil || !applied.active {
+		return
+	}
+	start := p.clk.Now()
+	run := Run{Op: "reassert", Term: applied.t.Term, Decided: start}
+	for _, s := range p.steps {
+		r := p.runStep(ctx, s, "reassert", func(ctx context.Context) error { return s.Action.Activate(ctx, applied.t) })
+		run.Steps = append(run.Steps, r)
+		p.observe("reassert", r, -1)
+	}
+	run.Finished = p.clk.Now()
+	p.log.Info("actions re-asserted", "cause", cause, "term", applied.t.Term, "ms", float64(run.Finished.Sub(start).Microseconds())/1000)
+	p.mu.Lock()
+	p.appendRunLocked(run)
+	p.mu.Unlock()
+}
+
+func (p *Pipeline) appendRunLocked(run Run) {
+	p.runs = append(p.runs, run)
+	if len(p.runs) > 20 {
+		p.runs = p.runs[len(p.runs)-20:]
 	}
 }
 

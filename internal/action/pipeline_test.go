@@ -122,3 +122,27 @@ func TestPipelineWaitSettled(t *testing.T) {
 		t.Fatalf("after release: %v active=%v", err, a.Active())
 	}
 }
+
+func TestPipelineReassert(t *testing.T) {
+	a, b := NewFake("a"), NewFake("b")
+	p, clk := newTestPipeline(a, b)
+	ctx := context.Background()
+	p.Set(true, Takeover{Term: 3}, clk.Now())
+	p.apply(ctx)
+	p.Reassert("dual_active")
+	p.apply(ctx)
+	if got, want := a.Calls(), []string{"a activate term=3", "a activate term=3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
+	}
+	runs := p.Runs()
+	if len(runs) != 2 || runs[1].Op != "reassert" || len(runs[1].Steps) != 2 {
+		t.Fatalf("runs %+v", runs)
+	}
+	p.Set(false, Takeover{Term: 3}, clk.Now())
+	p.apply(ctx)
+	p.Reassert("link_up")
+	p.apply(ctx)
+	if n := len(b.Calls()); n != 3 {
+		t.Fatalf("a standby re-asserted: %v", b.Calls())
+	}
+}

@@ -29,6 +29,21 @@ type Status struct {
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
 	Witness    *Witness       `json:"witness,omitempty"`
+	// LinksDown are tracked interfaces that are down, or up for less than
+	// the rise time (they hold the node in FAULT).
+	LinksDown []string `json:"links_down,omitempty"`
+	// Reassertions counts re-assertions of the active role by cause;
+	// LastReassertion is the latest.
+	Reassertions    map[string]uint64 `json:"reassertions,omitempty"`
+	LastReassertion *Reassertion      `json:"last_reassertion,omitempty"`
+}
+
+// Reassertion is one re-run of every action's announce-and-verify by the
+// active node.
+type Reassertion struct {
+	Cause string    `json:"cause"`
+	At    time.Time `json:"at"`
+	Term  uint64    `json:"term"`
 }
 
 // Witness is the lease this node must hold to be active.

@@ -305,6 +305,16 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
+	if len(st.LinksDown) > 0 {
+		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	}
+	if r := st.LastReassertion; r != nil {
+		var n uint64
+		for _, c := range st.Reassertions {
+			n += c
+		}
+		fmt.Fprintf(w, "reassert  %d times, last %s (%s, term %d)\n", n, ago(now, r.At), r.Cause, r.Term)
+	}
 	p := st.Peer
 	if p.Alive {
 		fmt.Fprintf(w, "peer   %s  alive  %s  term %d  priority %d  healthy %v\n", p.Name, p.Role, p.Term, p.Priority, p.Healthy)

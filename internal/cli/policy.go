@@ -31,11 +31,13 @@ func cmdPolicy(e env, args []string) int {
 				*region = cfg.Routes.AWS.Region
 			case cfg.Addresses != nil && cfg.Addresses.AWS != nil:
 				*region = cfg.Addresses.AWS.Region
+			case cfg.DNS != nil && cfg.DNS.AWS != nil:
+				*region = cfg.DNS.AWS.Region
 			}
 		}
-		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account, Fencing: cfg.Witness != nil})
+		out, err = policy.AWS(cfg.Routes, cfg.Addresses, policy.AWSOptions{Partition: *partition, Region: *region, Account: *account, Fencing: cfg.Witness != nil, DNS: cfg.DNS})
 	case "azure":
-		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name, Fencing: cfg.Witness != nil})
+		out, err = policy.Azure(cfg.Routes, cfg.Addresses, policy.AzureOptions{Name: *name, Fencing: cfg.Witness != nil, DNS: cfg.DNS})
 	default:
 		fmt.Fprintln(e.stderr, "baton policy: --cloud must be aws or azure")
 		return exitUsage

@@ -99,7 +99,8 @@ func printSessionStatus(w io.Writer, st sessionsync.Status) {
 	fmt.Fprintf(w, "resyncs   sent %d (last %d entries in %.1fms)  received %d  event overruns %d\n",
 		st.ResyncsSent, st.LastResyncN, st.LastResyncMs, st.ResyncsReceived, st.Overruns)
 	fmt.Fprintf(w, "commits   %d (last %d entries in %.1fms)\n", st.Commits, st.LastCommitN, st.LastCommitMs)
-	fmt.Fprintf(w, "drops     bad frames %d  refused by kernel %d  stale deleted %d\n", st.DecodeErrors, st.ApplyFailed, st.StaleDeleted)
+	fmt.Fprintf(w, "drops     bad frames %d  refused by kernel %d  stale deleted %d  outside the filter %d  over max_entries (%d) %d\n",
+		st.DecodeErrors, st.ApplyFailed, st.StaleDeleted, st.DroppedFiltered, st.MaxEntries, st.DroppedFull)
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error     %s\n", st.LastError)
 	}

@@ -7,9 +7,11 @@ import (
 
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
+	"github.com/batonha/baton/internal/hostevents"
 	"github.com/batonha/baton/internal/sessionsync"
 	"github.com/batonha/baton/internal/witness"
 )
@@ -37,6 +39,8 @@ type Config struct {
 	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
 	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
 	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
+	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
+	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
 }
 
 // Node describes this appliance.
@@ -46,6 +50,12 @@ type Node struct {
 	Preempt      bool          `yaml:"preempt"`       // default false: no preferred host
 	PreemptDelay time.Duration `yaml:"preempt_delay"` // default 0
 	StateDir     string        `yaml:"state_dir"`     // default /var/lib/baton
+	// TrackInterfaces are interfaces besides the VIP interfaces whose
+	// going operationally down moves this node to FAULT (link_down).
+	TrackInterfaces []string `yaml:"track_interfaces"`
+	// LinkRise is how long a tracked interface must be up again before
+	// the node leaves FAULT; default one heartbeat interval.
+	LinkRise time.Duration `yaml:"link_rise"`
 }
 
 // Log configures the one slog logger.

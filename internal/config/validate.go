@@ -282,6 +282,14 @@ func (n *Node) validate(v *validator) {
 		v.errorf("preempt_delay", "must not be negative (got %s)", n.PreemptDelay)
 	}
 	v.absPath("state_dir", n.StateDir)
+	if n.LinkRise < 0 {
+		v.errorf("link_rise", "must not be negative (got %s)", n.LinkRise)
+	}
+	for i, name := range n.TrackInterfaces {
+		if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ \t") {
+			v.errorf(fmt.Sprintf("track_interfaces[%d]", i), "%q is not an interface name (1 to 15 characters, no '/' or space)", name)
+		}
+	}
 }
 
 func (l *Log) validate(v *validator) {

@@ -77,6 +77,15 @@ type Set struct {
 	Apply string `yaml:"apply"`
 	// Timeout bounds this set's commands (default: the section's timeout).
 	Timeout time.Duration `yaml:"timeout"`
+	// Mode is the permission of every file received into the set, in
+	// octal (e.g. "0640"). Without it a received file keeps the mode of
+	// the file it replaces; a new file takes the peer's mode without
+	// group and world write. The peer's mode is never applied as-is.
+	Mode string `yaml:"mode"`
+	// Owner is the owner of every file received into the set, "user",
+	// "user:group" or numeric ids. Without it a received file keeps the
+	// owner of the file it replaces; a new file is baton's own.
+	Owner string `yaml:"owner"`
 }
 
 // SetDefaults fills in defaults on a fresh section (config.Defaulter).
@@ -152,6 +161,12 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 		if s.Timeout < 0 {
 			report(key("timeout"), "must not be negative")
+		}
+		if _, err := parseMode(s.Mode); err != nil {
+			report(key("mode"), err.Error())
+		}
+		if _, err := parseOwner(s.Owner); err != nil {
+			report(key("owner"), err.Error())
 		}
 		for _, cmd := range []struct{ k, v string }{{"validate", s.Validate}, {"apply", s.Apply}} {
 			if strings.ContainsAny(cmd.v, "\n\x00") {

@@ -46,6 +46,8 @@ type set struct {
 	root    string // Dir with symlinks resolved
 	tr      *transform
 	timeout time.Duration
+	mode    os.FileMode // of received files; 0: see attrsFor
+	owner   *owner      // of received files; nil: see attrsFor
 }
 
 type entry struct {
@@ -80,6 +82,10 @@ type Event struct {
 }
 
 const maxEvents = 50
+
+// unknownSetLabel is the metric label of events about a set this node
+// does not have.
+const unknownSetLabel = "(unknown)"
 
 // EngineOptions configure an Engine.
 type EngineOptions struct {
@@ -131,7 +137,15 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		if len(sc.Files) == 0 {
 			sc.Files = []string{"*"}
 		}
-		s := &set{cfg: sc, root: root, tr: tr, timeout: sc.Timeout}
+		mode, err := parseMode(sc.Mode)
+		if err != nil {
+			return nil, fmt.Errorf("sync set %s: mode: %w", sc.Name, err)
+		}
+		own, err := parseOwner(sc.Owner)
+		if err != nil {
+			return nil, fmt.Errorf("sync set %s: owner: %w", sc.Name, err)
+		}
+		s := &set{cfg: sc, root: root, tr: tr, timeout: sc.Timeout, mode: mode, owner: own}
 		if s.timeout <= 0 {
 			s.timeout = o.Config.Timeout
 		}
@@ -191,7 +205,8 @@ func (e *Engine) load() error {
 				break
 			}
 		}
-		if _, ok := e.sets[k.Set]; ok && en != nil && en.VV != nil {
+		// A file the configuration no longer includes is not tracked.
+		if s, ok := e.sets[k.Set]; ok && en != nil && en.VV != nil && s.allowed(k.Path) == nil {
 			e.entries[k] = en
 		}
 	}
@@ -228,17 +243,20 @@ func (e *Engine) event(ev Event) {
 		e.events = e.events[len(e.events)-maxEvents:]
 	}
 	c := e.counts[ev.Set]
+	label := ev.Set
 	if c == nil {
-		c = &setCounts{} // an unknown set named by the peer
+		// An unknown set named by the peer: counted under one label, so
+		// the peer cannot grow the metric series.
+		c, label = &setCounts{}, unknownSetLabel
 	}
 	switch ev.Kind {
 	case "conflict":
 		c.Conflicts++
-		e.met.conflict(ev.Set)
+		e.met.conflict(label)
 		e.log.Warn("config sync conflict", "set", ev.Set, "path", ev.Path, "reason", ev.Detail, "copy", ev.Copy)
 	default:
 		c.Failures++
-		e.met.failure(ev.Set, ev.Kind)
+		e.met.failure(label, ev.Kind)
 		e.log.Error("config sync "+ev.Kind, "set", ev.Set, "path", ev.Path, "reason", ev.Detail)
 	}
 }
@@ -338,6 +356,11 @@ func (e *Engine) scanKeyLocked(k Key, want bool) ([]byte, bool, error) {
 	s := e.sets[k.Set]
 	if s == nil {
 		return nil, false, fmt.Errorf("%w: unknown sync set %q", ErrRefused, k.Set)
+	}
+	// Keys arrive from the wire (a want, a get): only a set's own files
+	// are ever read.
+	if err := s.allowed(k.Path); err != nil {
+		return nil, false, err
 	}
 	p := e.path(s, k.Path)
 	en := e.entries[k]
@@ -539,6 +562,14 @@ func (e *Engine) Receive(ctx context.Context, h fileHeader, content []byte) (a a
 	if h.VV == nil {
 		return fail("refused", fmt.Errorf("%w: %s arrived without a version", ErrRefused, h.Key))
 	}
+	// Node names from the wire name conflict copies: only the pair's own
+	// two names are accepted.
+	if h.Node != e.self && h.Node != e.peer {
+		return fail("refused", fmt.Errorf("%w: %s was edited by %q, neither %s nor %s", ErrRefused, h.Key, truncate(h.Node, 64), e.self, e.peer))
+	}
+	if c := h.Conf; c != nil && c.Loser != e.self && c.Loser != e.peer {
+		return fail("refused", fmt.Errorf("%w: %s names %q as a conflict's loser, neither %s nor %s", ErrRefused, h.Key, truncate(c.Loser, 64), e.self, e.peer))
+	}
 	if !h.Deleted {
 		if len(content) > e.maxSize {
 			return fail("refused", fmt.Errorf("%w: %s is %d bytes, over the %d-byte limit (sync.max_file_size)", ErrRefused, h.Key, len(content), e.maxSize))
@@ -550,7 +581,7 @@ func (e *Engine) Receive(ctx context.Context, h fileHeader, content []byte) (a a
 	// An edit made here but not scanned yet must count before the
 	// comparison, or it would be overwritten unseen.
 	if _, _, err := e.scanKeyLocked(h.Key, false); err != nil && !errors.Is(err, ErrRefused) {
-		return fail("refused", err)
+		return fail("local_error", err)
 	}
 	en := e.entries[h.Key]
 	local := Meta{VV: VV{}, Deleted: true}
@@ -603,9 +634,12 @@ func (e *Engine) Receive(ctx context.Context, h fileHeader, content []byte) (a a
 	}
 	changed, err := e.install(ctx, s, h.Key, en, result, content, loser, loserIsLocal)
 	if err != nil {
-		kind := "refused"
-		if errors.Is(err, ErrApplyFailed) {
+		kind := "local_error"
+		switch {
+		case errors.Is(err, ErrApplyFailed):
 			kind = "apply_failed"
+		case errors.Is(err, ErrRefused):
+			kind = "refused"
 		}
 		if en == nil {
 			en = &entry{Meta: Meta{VV: VV{}, Deleted: true}}
@@ -613,7 +647,8 @@ func (e *Engine) Receive(ctx context.Context, h fileHeader, content []byte) (a a
 		}
 		if kind == "refused" {
 			// Validation verdicts are kept: the same version is not tried
-			// again. A failed apply is retried at the next comparison.
+			// again. A failed apply or a local I/O error (a full disk, a
+			// sandbox denying a call) is retried at the next comparison.
 			en.Refused = &refusal{VV: remote.VV.Clone(), Hash: remote.Hash, Error: err.Error(), At: e.clk.Now()}
 		}
 		en.Peer = &remote
@@ -660,7 +695,7 @@ func (e *Engine) install(ctx context.Context, s *set, k Key, en *entry, result M
 			}
 			data = d
 		}
-		return e.writeConflictCopy(dest, loser.Node, data, *loser)
+		return e.writeConflictCopy(dest, loser.Node, data)
 	}
 	record := func(copyPath string) {
 		if loser != nil {
@@ -672,6 +707,10 @@ func (e *Engine) install(ctx context.Context, s *set, k Key, en *entry, result M
 		var st statKey
 		if fi, err := os.Lstat(dest); err == nil {
 			st = trustedStat(fi)
+			// Mode and owner are this node's own: the version records
+			// them as they are here, so the next scan sees no edit.
+			m := metaOf(fi)
+			result.Mode, result.UID, result.GID = m.Mode, m.UID, m.GID
 		}
 		e.entries[k] = &entry{Meta: result, Stat: st}
 		e.dirty = true
@@ -684,12 +723,11 @@ func (e *Engine) install(ctx context.Context, s *set, k Key, en *entry, result M
 			return false, err
 		}
 		record(cp)
-		if !keepLocal && (result.Mode != local.Mode || result.UID != local.UID || result.GID != local.GID) {
-			if err := os.Chmod(dest, os.FileMode(result.Mode)&os.ModePerm); err != nil {
-				return false, fmt.Errorf("setting mode of %s: %w", dest, err)
-			}
-			if err := os.Lchown(dest, result.UID, result.GID); err != nil && os.Geteuid() == 0 {
-				return false, fmt.Errorf("setting owner of %s: %w", dest, err)
+		if fi, err := os.Lstat(dest); err == nil && !keepLocal {
+			chmod := func(m os.FileMode) error { return os.Chmod(dest, m) }
+			chown := func(uid, gid int) error { return os.Lchown(dest, uid, gid) }
+			if err := e.applyAttrs(dest, fi, s.attrsFor(fi, result), chmod, chown); err != nil {
+				return false, err
 			}
 		}
 		return finish(false)

@@ -142,8 +142,8 @@ type staged struct {
 	tmp, dest string
 }
 
-// stage writes data beside dest with mode and owner, syncs it and runs
-// the set's validate command on it.
+// stage writes data beside dest with the mode and owner attrsFor picks,
+// syncs it and runs the set's validate command on it.
 func (e *Engine) stage(ctx context.Context, s *set, dest string, data []byte, m Meta) (*staged, error) {
 	f, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".baton-tmp-*")
 	if err != nil {
@@ -158,11 +158,16 @@ func (e *Engine) stage(ctx context.Context, s *set, dest string, data []byte, m 
 	if _, err := f.Write(data); err != nil {
 		return fail(fmt.Errorf("writing temporary file %s: %w", tmp, err))
 	}
-	if err := f.Chmod(os.FileMode(m.Mode) & os.ModePerm); err != nil {
-		return fail(fmt.Errorf("setting mode of %s: %w", tmp, err))
+	tfi, err := f.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("checking temporary file %s: %w", tmp, err))
 	}
-	if err := f.Chown(m.UID, m.GID); err != nil && os.Geteuid() == 0 {
-		return fail(fmt.Errorf("setting owner of %s to %d:%d: %w", tmp, m.UID, m.GID, err))
+	var existing os.FileInfo
+	if fi, err := os.Lstat(dest); err == nil {
+		existing = fi
+	}
+	if err := e.applyAttrs(tmp, tfi, s.attrsFor(existing, m), f.Chmod, f.Chown); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
 		return fail(fmt.Errorf("syncing temporary file %s: %w", tmp, err))
@@ -309,8 +314,10 @@ func (e *Engine) backup(s *set, rel string, old []byte) {
 }
 
 // writeConflictCopy keeps content beside the file as
-// <file>.baton-conflict-<node>-<time> and returns its path.
-func (e *Engine) writeConflictCopy(dest, node string, content []byte, m Meta) (string, error) {
+// <file>.baton-conflict-<node>-<time>, readable by root only (the
+// losing version may come from the peer with any mode), and returns its
+// path.
+func (e *Engine) writeConflictCopy(dest, node string, content []byte) (string, error) {
 	stamp := e.clk.Now().UTC().Format("20060102T150405.000Z")
 	base := dest + ".baton-conflict-" + node + "-" + stamp
 	name := base
@@ -320,7 +327,7 @@ func (e *Engine) writeConflictCopy(dest, node string, content []byte, m Meta) (s
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(m.Mode)&os.ModePerm|0o600)
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("creating conflict copy %s: %w", name, err)
 	}

@@ -281,7 +281,7 @@ func (t *transform) decode(canon, current []byte) ([]byte, error) {
 				out = append(out, '\n')
 			}
 			insertAt = len(out)
-		} else if out[insertAt-1] != '\n' {
+		} else if insertAt > 0 && out[insertAt-1] != '\n' {
 			rest = append([]byte{'\n'}, rest[:len(rest)-1]...)
 		}
 		out = append(out[:insertAt], append(rest, out[insertAt:]...)...)

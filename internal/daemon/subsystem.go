@@ -43,6 +43,8 @@ func (d *Daemon) buildSubsystems() error {
 		d.buildConfigSync,
 		d.buildCloud,
 		d.buildBGP,
+		d.buildEvents,
+		d.buildDNS,
 	} {
 		s, err := build()
 		if err != nil {

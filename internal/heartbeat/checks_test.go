@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 func probeCtx(t *testing.T) context.Context {
@@ -58,7 +59,7 @@ func TestHTTPProbe(t *testing.T) {
 }
 
 func TestICMPProbe(t *testing.T) {
-	requireRoot(t)
+	labtest.RequireRoot(t)
 	p := newICMPProber(net.ParseIP("127.0.0.1"))
 	for i := 0; i < 3; i++ {
 		if err := p.probe(probeCtx(t)); err != nil {

@@ -28,17 +28,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// requireRoot skips a test that needs root, or fails it when CI=true.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("test needs root and CI=true")
-		}
-		t.Skip("test needs root")
-	}
-}
-
 func testLogger(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 // ovsdb is a private ovsdb-server with the Open vSwitch schema.
@@ -19,11 +21,11 @@ type ovsdb struct {
 func startOVSDB(t *testing.T) *ovsdb {
 	t.Helper()
 	for _, tool := range []string{"ovsdb-server", "ovsdb-tool", "ovs-vsctl"} {
-		requireTool(t, tool)
+		labtest.RequireTool(t, tool)
 	}
 	schema := "/usr/share/openvswitch/vswitch.ovsschema"
 	if _, err := os.Stat(schema); err != nil {
-		requireTool(t, schema) // skips, or fails under CI
+		labtest.Require(t, "Open vSwitch schema "+schema+" missing (scripts/deps.sh installs openvswitch-common)")
 	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "conf.db")

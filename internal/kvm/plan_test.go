@@ -8,21 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
-
-// requireTool skips unless name is on PATH; with CI=true it fails.
-func requireTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("test needs %s on PATH (CI=true forbids skipping)", name)
-	}
-	t.Skipf("test needs %s on PATH", name)
-}
 
 func loadPlan(t *testing.T, name string) *PlanOutput {
 	t.Helper()
@@ -131,8 +121,8 @@ func wrapDomain(vm string, xs []InterfaceXML) []byte {
 }
 
 func TestPlanXMLValidates(t *testing.T) {
-	requireTool(t, "virt-xml-validate")
-	requireTool(t, "xmllint")
+	labtest.RequireTool(t, "virt-xml-validate")
+	labtest.RequireTool(t, "xmllint")
 	dir := t.TempDir()
 	for _, name := range []string{"single", "two"} {
 		out := loadPlan(t, name)

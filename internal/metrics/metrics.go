@@ -22,6 +22,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	transitions *prometheus.CounterVec
 	takeover    *prometheus.HistogramVec
+	reasserts   *prometheus.CounterVec
 }
 
 // New registers baton's metrics; status is read at every scrape.
@@ -37,8 +38,11 @@ func New(status func() api.Status) *Metrics {
 			Help:    "Time from the role decision until each action was done (action=\"all\" for the whole pipeline).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"op", "action"}),
+		reasserts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_reassertions_total", Help: "Times the active node re-ran every action's announce-and-verify at once, by cause.",
+		}, []string{"cause"}),
 	}
-	reg.MustRegister(m.transitions, m.takeover, &statusCollector{status: status},
+	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -54,6 +58,11 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Transition counts a role change.
 func (m *Metrics) Transition(from, to, reason string) {
 	m.transitions.WithLabelValues(from, to, reason).Inc()
+}
+
+// Reassertion counts a re-assertion of the active role.
+func (m *Metrics) Reassertion(cause string) {
+	m.reasserts.WithLabelValues(cause).Inc()
 }
 
 // Step records an action finished d after the role decision.

@@ -97,10 +97,6 @@ func (c *countingInv) Instances(context.Context) ([]Instance, error) {
 	return nil, nil
 }
 
-type notLeader struct{}
-
-func (notLeader) Leading(context.Context) bool { return false }
-
 func TestRunnerIntervalTriggerAndLeader(t *testing.T) {
 	inv := &countingInv{}
 	clk := clock.NewFake(time.Unix(0, 0))
@@ -148,18 +144,45 @@ func TestRunnerIntervalTriggerAndLeader(t *testing.T) {
 		t.Fatalf("rounds = %d", inv.n.Load())
 	}
 
-	// Not the leader: no rounds at all.
+	// Not the leader: the runner asks at start, on a trigger and on the
+	// interval, and runs no round at all.
 	inv2 := &countingInv{}
-	r2 := NewRunner(New(inv2, nil, Options{Clock: clk}), notLeader{}, time.Minute, clk, nil)
+	asked := make(chan struct{}, 10)
+	r2 := NewRunner(New(inv2, nil, Options{Clock: clk}), follower{asked}, time.Minute, clk, nil)
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() { done <- r2.Run(ctx2) }()
+	waitAsked := func(what string, poke func()) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			poke()
+			select {
+			case <-asked:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the follower never asked whether it leads: %s", what)
+			}
+		}
+	}
+	waitAsked("at start", func() { clk.Advance(0) })
 	r2.Trigger()
-	clk.Advance(2 * time.Minute)
+	waitAsked("on trigger", func() {})
+	waitAsked("on the interval", func() { clk.Advance(time.Minute) })
 	cancel2()
 	<-done
 	if inv2.n.Load() != 0 {
 		t.Fatalf("a follower ran %d rounds", inv2.n.Load())
 	}
+}
+
+// follower never leads; it reports each time it is asked.
+type follower struct{ asked chan<- struct{} }
+
+func (f follower) Leading(context.Context) bool {
+	f.asked <- struct{}{}
+	return false
 }
 
 func TestConfigCheck(t *testing.T) {

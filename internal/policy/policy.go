@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/batonha/baton/internal/action/addresses"
+	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/provider/azure"
 )
@@ -24,15 +25,16 @@ type AWSOptions struct {
 	Region    string
 	Account   string
 	Fencing   bool // a witness is configured: route writes are fenced by a tag
+	DNS       *dns.Config
 }
 
 // Statement is one IAM policy statement.
 type Statement struct {
-	Sid       string                       `json:"Sid"`
-	Effect    string                       `json:"Effect"`
-	Action    []string                     `json:"Action"`
-	Resource  []string                     `json:"Resource"`
-	Condition map[string]map[string]string `json:"Condition,omitempty"`
+	Sid       string                    `json:"Sid"`
+	Effect    string                    `json:"Effect"`
+	Action    []string                  `json:"Action"`
+	Resource  []string                  `json:"Resource"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"` // values: a string or a list
 }
 
 // Document is an IAM policy document.
@@ -45,8 +47,8 @@ type Document struct {
 // nil, not both). Describe calls cannot be scoped by resource in EC2 and get
 // "*"; every write is scoped.
 func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
-	if (r == nil || r.AWS == nil) && (a == nil || a.AWS == nil) {
-		return nil, errors.New("generating AWS policy: neither routes.aws nor addresses.aws is configured")
+	if (r == nil || r.AWS == nil) && (a == nil || a.AWS == nil) && (o.DNS == nil || o.DNS.AWS == nil) {
+		return nil, errors.New("generating AWS policy: none of routes.aws, addresses.aws or dns.aws is configured")
 	}
 	part, region, account := o.Partition, o.Region, o.Account
 	if part == "" {
@@ -75,15 +77,15 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 			}
 		} else {
 			st.Resource = []string{arn("route-table/*")}
-			st.Condition = map[string]map[string]string{}
+			st.Condition = map[string]map[string]any{}
 			if len(c.Tags) > 0 {
-				st.Condition["StringEquals"] = map[string]string{}
+				st.Condition["StringEquals"] = map[string]any{}
 				for k, v := range c.Tags {
 					st.Condition["StringEquals"]["ec2:ResourceTag/"+k] = v
 				}
 			}
 			if c.VPC != "" {
-				st.Condition["ArnEquals"] = map[string]string{"ec2:Vpc": arn("vpc/" + c.VPC)}
+				st.Condition["ArnEquals"] = map[string]any{"ec2:Vpc": arn("vpc/" + c.VPC)}
 			}
 		}
 		stmts = append(stmts, st)
@@ -91,7 +93,7 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 			// With a witness each write records its fencing token in a
 			// tag of the table; allow that tag and nothing else.
 			fence := Statement{Sid: "BatonFencing", Effect: "Allow", Action: []string{"ec2:CreateTags"}, Resource: st.Resource,
-				Condition: map[string]map[string]string{"ForAllValues:StringEquals": {"aws:TagKeys": routes.FenceTag}}}
+				Condition: map[string]map[string]any{"ForAllValues:StringEquals": {"aws:TagKeys": routes.FenceTag}}}
 			stmts = append(stmts, fence)
 		}
 	}
@@ -115,8 +117,14 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 			stmts = append(stmts, Statement{Sid: "BatonElasticIPs", Effect: "Allow", Action: []string{"ec2:AssociateAddress"}, Resource: res})
 		}
 	}
+	if o.DNS != nil && o.DNS.AWS != nil {
+		stmts = append(stmts, route53Statements(part, o.DNS)...)
+	}
 	sort.Strings(describe)
-	doc := Document{Version: "2012-10-17", Statement: append([]Statement{{Sid: "BatonDescribe", Effect: "Allow", Action: describe, Resource: []string{"*"}}}, stmts...)}
+	if len(describe) > 0 {
+		stmts = append([]Statement{{Sid: "BatonDescribe", Effect: "Allow", Action: describe, Resource: []string{"*"}}}, stmts...)
+	}
+	doc := Document{Version: "2012-10-17", Statement: stmts}
 	return json.MarshalIndent(doc, "", "  ")
 }
 
@@ -125,6 +133,7 @@ type AzureOptions struct {
 	Name    string // default "baton failover"
 	Scopes  []string
 	Fencing bool // a witness is configured: the fencing token is a route-table tag
+	DNS     *dns.Config
 }
 
 // Role is an Azure custom role definition as `az role definition create`
@@ -144,8 +153,8 @@ type Role struct {
 // scopes are the resource groups of every table, NIC and public IP named;
 // tag discovery without a resource group needs the subscription.
 func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error) {
-	if (r == nil || r.Azure == nil) && (a == nil || a.Azure == nil) {
-		return nil, errors.New("generating Azure role: neither routes.azure nor addresses.azure is configured")
+	if (r == nil || r.Azure == nil) && (a == nil || a.Azure == nil) && (o.DNS == nil || o.DNS.Azure == nil) {
+		return nil, errors.New("generating Azure role: none of routes.azure, addresses.azure or dns.azure is configured")
 	}
 	acts := map[string]bool{}
 	scopes := map[string]bool{}
@@ -200,6 +209,14 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 			}
 		}
 	}
+	if o.DNS != nil && o.DNS.Azure != nil {
+		// The record sets of the name (A, AAAA) and its fence (TXT).
+		for _, t := range []string{"A", "AAAA", "TXT"} {
+			acts["Microsoft.Network/dnsZones/"+t+"/read"] = true
+			acts["Microsoft.Network/dnsZones/"+t+"/write"] = true
+		}
+		scopes[fmt.Sprintf("/subscriptions/%s/resourceGroups/%s", o.DNS.Azure.SubscriptionID, o.DNS.Azure.ResourceGroup)] = true
+	}
 	role := Role{Name: o.Name, IsCustom: true, NotActions: []string{}, DataActions: []string{}, NotDataActions: []string{}}
 	if role.Name == "" {
 		role.Name = "baton failover"
@@ -218,4 +235,20 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 		slices.SortFunc(role.AssignableScopes, func(x, y string) int { return strings.Compare(strings.ToLower(x), strings.ToLower(y)) })
 	}
 	return json.MarshalIndent(role, "", "  ")
+}
+
+// route53Statements allow the dns action's calls on its hosted zone, the
+// changes limited to the name and its fence record.
+func route53Statements(part string, c *dns.Config) []Statement {
+	zone := fmt.Sprintf("arn:%s:route53:::hostedzone/%s", part, c.AWS.ZoneID)
+	name := strings.ToLower(strings.TrimSuffix(c.Name, "."))
+	return []Statement{
+		{Sid: "BatonDNSRead", Effect: "Allow", Action: []string{"route53:ListResourceRecordSets"}, Resource: []string{zone}},
+		{Sid: "BatonDNSWrite", Effect: "Allow", Action: []string{"route53:ChangeResourceRecordSets"}, Resource: []string{zone},
+			Condition: map[string]map[string]any{"ForAllValues:StringEquals": {
+				"route53:ChangeResourceRecordSetsNormalizedRecordNames": []string{name, strings.TrimSuffix(dns.FenceName(name), ".")},
+				"route53:ChangeResourceRecordSetsRecordTypes":           []string{"A", "AAAA", "TXT"},
+			}}},
+		{Sid: "BatonDNSWait", Effect: "Allow", Action: []string{"route53:GetChange"}, Resource: []string{fmt.Sprintf("arn:%s:route53:::change/*", part)}},
+	}
 }

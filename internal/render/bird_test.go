@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -72,14 +73,7 @@ func TestBIRDGolden(t *testing.T) {
 // is installed.
 func birdParses(t *testing.T, conf []byte) {
 	t.Helper()
-	bin, err := exec.LookPath("bird")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("bird not installed (scripts/deps.sh test installs bird2)")
-		}
-		t.Log("bird not installed: skipping the parse check")
-		return
-	}
+	bin := labtest.RequireTool(t, "bird")
 	path := filepath.Join(t.TempDir(), "bird.conf")
 	if err := os.WriteFile(path, conf, 0o644); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,7 @@ package role
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -76,6 +77,24 @@ const (
 	ReasonMaintenanceOn    Reason = "maintenance_on"
 	ReasonMaintenanceOff   Reason = "maintenance_off"
 	ReasonLeaseLost        Reason = "lease_lost" // the witness lease could not be renewed in time
+	ReasonLinkDown         Reason = "link_down"  // a tracked interface of this node is operationally down
+	ReasonLinkUp           Reason = "link_up"    // every tracked interface is up again (for the rise time)
+)
+
+// Cause says why an active node re-asserts its role: it re-runs every
+// action's announce-and-verify at once (gratuitous ARPs, route tables read
+// and repaired, BGP re-advertised, probe).
+type Cause string
+
+const (
+	// CauseDualActive: this node won a dual-active resolution; the loser's
+	// announcements may be the last the segment heard.
+	CauseDualActive Cause = "dual_active"
+	// CausePeerBack: the peer is heard again after it was lost; it may
+	// have been active during the cut and have pointed the world at itself.
+	CausePeerBack Cause = "peer_back"
+	// CauseLinkUp: a tracked interface came back up while active.
+	CauseLinkUp Cause = "link_up"
 )
 
 // Config is the node's static role configuration.
@@ -93,6 +112,15 @@ type Config struct {
 	// lease. A node that the rules would make active asks for the lease
 	// (WantsLease) and takes the role once LeaseAcquired says it holds it.
 	Witness bool
+	// Links are interfaces (VIP interfaces, track_interfaces) of which
+	// any being down holds the node in FAULT (link_down).
+	Links []string
+	// PathLinks are the interfaces the heartbeat paths leave by: with all
+	// of them down this node is the one cut off, and it holds in FAULT.
+	PathLinks []string
+	// LinkRise is how long an interface must be up again before it counts
+	// as up (so that a flapping link does not flap the role).
+	LinkRise time.Duration
 	// PeerTimeout is how long the peer waits without a heartbeat before it
 	// finds this node dead (misses × interval), and HoldMargin how long
 	// before that moment an active node holding by peer agreement steps
@@ -135,7 +163,9 @@ type Snapshot struct {
 	Lease       bool   // holds the witness lease
 	LeaseToken  uint64 // its fencing token
 	WantsLease  bool
-	Pending     Reason // why the node waits for the lease
+	Pending     Reason   // why the node waits for the lease
+	LinksDown   []string // tracked interfaces down, or up for less than the rise time
+	HighestTerm uint64   // the highest term this node has seen, its own or the peer's
 	// HoldingByPeer: active without the lease, by the peer's agreement,
 	// until HoldUntil.
 	HoldingByPeer bool
@@ -179,6 +209,15 @@ type Machine struct {
 
 	peerAcked      time.Time // newest of our heartbeats the peer echoed
 	leaseElsewhere bool      // the witness said another node holds the lease
+
+	// highest is the highest term seen in any valid heartbeat, in every
+	// state: a takeover takes highest+1, so two takeovers never tie.
+	highest uint64
+	// links: tracked interfaces that are down (zero) or up since a time
+	// shorter than the rise ago.
+	links map[string]time.Time
+	// reassert is the cause of a re-assertion the owner has not taken yet.
+	reassert Cause
 }
 
 // New returns a machine in INIT. term is the term persisted by the last run.
@@ -194,7 +233,21 @@ func New(cfg Config, now time.Time, term uint64) *Machine {
 		since:   now,
 		started: now,
 		health:  Health{Known: true, Healthy: true},
+		highest: term,
+		links:   map[string]time.Time{},
 	}
+}
+
+// HighestTerm is the highest term this node has seen (its own included):
+// the owner persists it, and passes it to New on the next start.
+func (m *Machine) HighestTerm() uint64 { return max(m.term, m.highest) }
+
+// TakeReassert returns, once, the cause of a re-assertion the last events
+// called for: the owner re-runs every action's announce-and-verify.
+func (m *Machine) TakeReassert() (Cause, bool) {
+	c := m.reassert
+	m.reassert = ""
+	return c, c != ""
 }
 
 // State returns the current role.
@@ -212,7 +265,70 @@ func (m *Machine) Snapshot() Snapshot {
 		Health: h, Maintenance: m.maintenance, Handover: m.handover, Yielded: m.yielded,
 		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
 		Lease: m.lease, LeaseToken: m.leaseToken, WantsLease: m.wantLease, Pending: m.pending,
+		LinksDown: m.linksDown(), HighestTerm: m.HighestTerm(),
 		HoldingByPeer: m.holdingByPeer(), HoldUntil: m.holdUntil(),
+	}
+}
+
+// linksDown lists the tracked interfaces that are down or still rising,
+// sorted.
+func (m *Machine) linksDown() []string {
+	if len(m.links) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(m.links))
+	for n := range m.links {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// linkFault reports whether the tracked interfaces hold the node in FAULT:
+// one of Links is down, or every one of PathLinks is.
+func (m *Machine) linkFault() bool {
+	for _, n := range m.cfg.Links {
+		if _, down := m.links[n]; down {
+			return true
+		}
+	}
+	if len(m.cfg.PathLinks) == 0 {
+		return false
+	}
+	for _, n := range m.cfg.PathLinks {
+		if _, down := m.links[n]; !down {
+			return false
+		}
+	}
+	return true
+}
+
+// SetLink records that interface name is operationally up or down. A
+// down interface counts as down until it has been up for LinkRise.
+func (m *Machine) SetLink(now time.Time, name string, up bool) []Transition {
+	since, tracked := m.links[name]
+	switch {
+	case !up:
+		m.links[name] = time.Time{}
+	case tracked && since.IsZero():
+		if m.cfg.LinkRise <= 0 {
+			delete(m.links, name)
+		} else {
+			m.links[name] = now
+		}
+	}
+	if up && m.state == Active {
+		m.reassert = CauseLinkUp
+	}
+	return m.evaluate(now)
+}
+
+// riseLinks forgets interfaces that have been up for the rise time.
+func (m *Machine) riseLinks(now time.Time) {
+	for n, since := range m.links {
+		if !since.IsZero() && !now.Before(since.Add(m.cfg.LinkRise)) {
+			delete(m.links, n)
+		}
 	}
 }
 
@@ -248,6 +364,11 @@ func (m *Machine) Next() (time.Time, bool) {
 	if !m.eligibleSince.IsZero() {
 		add(m.eligibleSince.Add(m.cfg.PreemptDelay))
 	}
+	for _, since := range m.links {
+		if !since.IsZero() {
+			add(since.Add(m.cfg.LinkRise))
+		}
+	}
 	if m.holdingByPeer() {
 		add(m.holdUntil())
 	}
@@ -264,8 +385,7 @@ func (m *Machine) holdingByPeer() bool {
 // down: HoldMargin before the peer could find it dead. Zero when the peer
 // does not defer to it.
 func (m *Machine) holdUntil() time.Time {
-	if m.cfg.PeerTimeout <= 0 || m.peerAcked.IsZero() || m.leaseElsewhere ||
-		!m.peerAlive || !m.peerKnown || m.peer.State == Active {
+	if m.cfg.PeerTimeout <= 0 || m.peerAcked.IsZero() || m.leaseElsewhere || !m.peerAlive || !m.peerKnown || m.peer.State == Active {
 		return time.Time{}
 	}
 	return m.peerAcked.Add(m.cfg.PeerTimeout - m.cfg.HoldMargin)
@@ -333,6 +453,7 @@ func (m *Machine) Tick(now time.Time) []Transition {
 		m.yielding = false
 		m.lastError = "handover timed out: the peer did not take the active role"
 	}
+	m.riseLinks(now)
 	return m.evaluate(now)
 }
 
@@ -341,9 +462,17 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 	if !m.peerAlive {
 		m.yielded = false
 	}
+	if !m.peerKnown && m.state == Active {
+		// Heard again after a cut: the peer may have been active in the
+		// meantime, and its announcements the last the world heard.
+		m.reassert = CausePeerBack
+	}
 	m.peerAlive, m.peerKnown, m.peer = true, true, p
 	if p.State == Active {
 		m.yielding = false
+	}
+	if p.Term > m.highest {
+		m.highest = p.Term
 	}
 	if m.state != Active && p.Term > m.term {
 		m.term = p.Term
@@ -503,6 +632,9 @@ func (m *Machine) evaluateWith(now time.Time, peerDownReason Reason) []Transitio
 	for i := 0; i < 4; i++ {
 		to, r, detail := m.decide(now, peerDownReason)
 		if to == m.state {
+			if to == Fault {
+				m.reason = r // a link came back, a check still fails (or the reverse)
+			}
 			break
 		}
 		if to == Active && m.cfg.Witness && !m.lease {
@@ -522,11 +654,12 @@ func (m *Machine) evaluateWith(now time.Time, peerDownReason Reason) []Transitio
 func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transition {
 	from := m.state
 	if to == Active {
-		t := m.term
-		if m.peerKnown && m.peer.Term > t {
-			t = m.peer.Term
-		}
-		m.term = t + 1
+		// One more than any term seen, so that the node that took over
+		// last always holds the highest term and two never tie.
+		m.term = m.HighestTerm() + 1
+		m.highest = m.term
+	} else {
+		m.term = m.HighestTerm()
 	}
 	if from == Active && to == Standby && r == ReasonSwitchover && m.cfg.Witness {
 		m.yielding = true // keep the deadline of the handover
@@ -563,13 +696,22 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 	if m.state == Maintenance {
 		return Standby, ReasonMaintenanceOff, ""
 	}
+	if m.linkFault() {
+		if m.state == Fault && m.reason == ReasonLinkDown {
+			return Fault, m.reason, ""
+		}
+		return Fault, ReasonLinkDown, fmt.Sprint(m.linksDown())
+	}
 	if m.health.Known && !m.health.Healthy {
-		if m.state == Fault {
+		if m.state == Fault && m.reason != ReasonLinkDown {
 			return Fault, m.reason, ""
 		}
 		return Fault, ReasonCheckFailed, fmt.Sprint(m.health.Failing)
 	}
 	if m.state == Fault {
+		if m.reason == ReasonLinkDown {
+			return Standby, ReasonLinkUp, ""
+		}
 		return Standby, ReasonCheckRecovered, ""
 	}
 
@@ -630,6 +772,11 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 			default:
 				return Standby, ReasonDualActive, ""
 			}
+		}
+		if peerActive {
+			// This node stays: the peer steps down, and the world may
+			// still point at it.
+			m.reassert = CauseDualActive
 		}
 		return Active, m.reason, ""
 	}

@@ -245,8 +245,11 @@ func TestMaintenanceHandsOverFirst(t *testing.T) {
 
 // pair simulates two machines and a network that may be partitioned.
 type pair struct {
-	m         [2]*Machine
-	maint     [2]bool
+	m     [2]*Machine
+	maint [2]bool
+	// delivered is the advert of the other node last handed to node i:
+	// like the heartbeat monitor, the simulation passes on only news.
+	delivered [2]*PeerInfo
 	connected bool
 	now       time.Time
 	t         *testing.T
@@ -262,6 +265,13 @@ func (p *pair) check(i int, trs []Transition) {
 		if tr.To == Active && !(p.m[i].health.Known && p.m[i].health.Healthy) {
 			p.t.Fatalf("unhealthy node took over: %v", p.log)
 		}
+		if tr.To == Active && p.delivered[i] != nil {
+			// A takeover's term is above every term the node has heard, so
+			// that it never ties with the peer's.
+			if heard := p.delivered[i].Term; tr.Term <= heard {
+				p.t.Fatalf("%s took over at term %d after hearing term %d: %v", p.m[i].cfg.Node, tr.Term, heard, p.log)
+			}
+		}
 	}
 }
 
@@ -274,6 +284,7 @@ func (p *pair) randomEvent(rng *rand.Rand, i, ev int) {
 		if !p.connected {
 			p.check(0, p.m[0].PeerDead(p.now, false))
 			p.check(1, p.m[1].PeerDead(p.now, false))
+			p.delivered = [2]*PeerInfo{}
 		}
 	case 1:
 		p.check(i, p.m[i].SetHealth(p.now, Health{Known: true, Healthy: rng.Intn(3) != 0}))
@@ -288,14 +299,24 @@ func (p *pair) randomEvent(rng *rand.Rand, i, ev int) {
 	}
 }
 
+// deliver hands node i the other's advert if it is news to i.
+func (p *pair) deliver(i int) []Transition {
+	a := p.m[1-i].Advert()
+	if p.delivered[i] != nil && *p.delivered[i] == a {
+		return nil
+	}
+	p.delivered[i] = &a
+	trs := p.m[i].PeerMessage(p.now, a)
+	p.check(i, trs)
+	return trs
+}
+
 // exchange delivers heartbeats both ways until nothing changes.
 func (p *pair) exchange() {
 	for round := 0; round < 10; round++ {
 		a0, a1 := p.m[0].Advert(), p.m[1].Advert()
-		tr0 := p.m[0].PeerMessage(p.now, a1)
-		p.check(0, tr0)
-		tr1 := p.m[1].PeerMessage(p.now, p.m[0].Advert())
-		p.check(1, tr1)
+		tr0 := p.deliver(0)
+		tr1 := p.deliver(1)
 		p.tick()
 		if p.m[0].Advert() == a0 && p.m[1].Advert() == a1 && len(tr0)+len(tr1) == 0 {
 			return
@@ -465,6 +486,128 @@ func TestWitnessLeaseLostStepsDown(t *testing.T) {
 	}
 	if !a.WantsLease() || a.LeaseToken() != 0 {
 		t.Fatalf("after losing the lease the node wants it back and holds no token: want=%v token=%d", a.WantsLease(), a.LeaseToken())
+	}
+}
+
+func TestTermRecordedAfterSteppingDown(t *testing.T) {
+	// The failback: a node that steps down for a peer with a
+	// higher term hears no further news (repeats are not events) and must
+	// still take over above that term when the peer is lost.
+	m := setup(t, cfg("a", 150, false), Active)
+	m.PeerMessage(t0, peer("b", Active, 15, 100))
+	if m.State() != Standby {
+		t.Fatalf("state %s, want STANDBY", m.State())
+	}
+	tr := last(t, m.PeerDead(t0.Add(time.Second), false))
+	if tr.To != Active || tr.Term != 16 {
+		t.Fatalf("got %+v, want ACTIVE at term 16", tr)
+	}
+	if m.HighestTerm() != 16 {
+		t.Fatalf("highest term %d, want 16", m.HighestTerm())
+	}
+}
+
+func TestHighestTermSurvivesRestart(t *testing.T) {
+	m := New(cfg("a", 150, false), t0, 15)
+	tr := last(t, m.Tick(t0.Add(time.Second)))
+	if tr.To != Active || tr.Term != 16 {
+		t.Fatalf("got %+v, want ACTIVE at term 16", tr)
+	}
+}
+
+func TestLinkTracking(t *testing.T) {
+	c := cfg("a", 150, false)
+	c.Links = []string{"eth0"}
+	c.PathLinks = []string{"eth1", "eth2"}
+	c.LinkRise = 200 * time.Millisecond
+	later := t0.Add(time.Second)
+	cases := []struct {
+		name   string
+		from   State
+		event  func(m *Machine) []Transition
+		to     State
+		reason Reason
+	}{
+		{"vip link down", Active, func(m *Machine) []Transition { return m.SetLink(later, "eth0", false) }, Fault, ReasonLinkDown},
+		{"one path link down", Active, func(m *Machine) []Transition { return m.SetLink(later, "eth1", false) }, Active, ReasonPeerNeverHeard},
+		{"every path link down", Active, func(m *Machine) []Transition {
+			m.SetLink(later, "eth1", false)
+			return m.SetLink(later, "eth2", false)
+		}, Fault, ReasonLinkDown},
+		{"standby never takes over with its link down", Standby, func(m *Machine) []Transition {
+			m.SetLink(later, "eth0", false)
+			return m.PeerDead(later, false)
+		}, Fault, ReasonLinkDown},
+		{"link up waits for the rise", Active, func(m *Machine) []Transition {
+			m.SetLink(later, "eth0", false)
+			return m.SetLink(later, "eth0", true)
+		}, Fault, ReasonLinkDown},
+		{"link up after the rise", Active, func(m *Machine) []Transition {
+			m.PeerMessage(later, peer("b", Active, 9, 100))
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			return m.Tick(later.Add(200 * time.Millisecond))
+		}, Standby, ReasonLinkUp},
+		{"a flap restarts the rise", Active, func(m *Machine) []Transition {
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.SetLink(later.Add(100*time.Millisecond), "eth0", false)
+			m.SetLink(later.Add(150*time.Millisecond), "eth0", true)
+			return m.Tick(later.Add(300 * time.Millisecond))
+		}, Fault, ReasonLinkDown},
+		{"failing check keeps fault after the link", Active, func(m *Machine) []Transition {
+			m.SetLink(later, "eth0", false)
+			m.SetHealth(later, Health{Known: true, Failing: []string{"x"}})
+			m.SetLink(later, "eth0", true)
+			return m.Tick(later.Add(time.Second))
+		}, Fault, ReasonCheckFailed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := setup(t, c, tc.from)
+			trs := tc.event(m)
+			if m.State() != tc.to || m.Snapshot().Reason != tc.reason {
+				t.Fatalf("state %s (%s), want %s (%s); transitions %+v", m.State(), m.Snapshot().Reason, tc.to, tc.reason, trs)
+			}
+		})
+	}
+}
+
+func TestReassert(t *testing.T) {
+	later := t0.Add(time.Second)
+	cases := []struct {
+		name  string
+		event func(m *Machine)
+		want  Cause
+	}{
+		{"winner of a dual-active resolution", func(m *Machine) {
+			m.PeerMessage(later, peer("b", Active, 1, 100))
+		}, CauseDualActive},
+		{"peer heard again after a cut", func(m *Machine) {
+			m.PeerMessage(later, peer("b", Standby, 1, 100))
+		}, CausePeerBack},
+		{"tracked link up again", func(m *Machine) {
+			m.SetLink(later, "eth9", true)
+		}, CauseLinkUp},
+		{"standby peer heard again, nothing new", func(m *Machine) {
+			m.PeerMessage(later, peer("b", Standby, 1, 100))
+			m.TakeReassert()
+			m.PeerMessage(later, peer("b", Standby, 1, 100))
+		}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := setup(t, cfg("a", 150, false), Active)
+			m.TakeReassert()
+			tc.event(m)
+			got, ok := m.TakeReassert()
+			if got != tc.want || ok != (tc.want != "") {
+				t.Fatalf("reassert %q %v, want %q", got, ok, tc.want)
+			}
+			if _, again := m.TakeReassert(); again {
+				t.Fatal("a reassertion was handed out twice")
+			}
+		})
 	}
 }
 

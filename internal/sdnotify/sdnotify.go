@@ -4,15 +4,12 @@
 package sdnotify
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/batonha/baton/internal/clock"
 )
 
 // Common states for Notify.
@@ -99,36 +96,6 @@ func (n *Notifier) WatchdogInterval() (time.Duration, bool) {
 		return 0, false
 	}
 	return n.watchdog / 2, true
-}
-
-// RunWatchdog sends WATCHDOG=1 every WatchdogInterval until ctx is done,
-// as long as alive reports true (a nil alive always does): a daemon whose
-// main loop is stuck stops petting the watchdog and gets restarted. It
-// returns at once when the watchdog is not enabled. Send errors are passed
-// to onErr when it is not nil and do not stop the loop.
-func (n *Notifier) RunWatchdog(ctx context.Context, clk clock.Clock, alive func() bool, onErr func(error)) {
-	iv, ok := n.WatchdogInterval()
-	if !ok {
-		return
-	}
-	t := clk.NewTimer(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-		}
-		// Re-arm before sending so that the next tick is measured from
-		// this one, not from the end of a slow send.
-		t.Reset(iv)
-		if alive != nil && !alive() {
-			continue
-		}
-		if err := n.Notify(Watchdog); err != nil && onErr != nil {
-			onErr(err)
-		}
-	}
 }
 
 func firstLine(s string) string {

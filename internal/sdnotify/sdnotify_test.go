@@ -1,7 +1,6 @@
 package sdnotify
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/batonha/baton/internal/clock"
 )
 
 func listen(t *testing.T, name string) *net.UnixConn {
@@ -134,53 +131,5 @@ func TestWatchdogInterval(t *testing.T) {
 	env := []string{"WATCHDOG_USEC=2000000", fmt.Sprintf("WATCHDOG_PID=%d", os.Getpid())}
 	if got, ok := New(env).WatchdogInterval(); !ok || got != time.Second {
 		t.Errorf("New with our pid: %v, %v", got, ok)
-	}
-}
-
-func TestRunWatchdog(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "w.sock")
-	c := listen(t, sock)
-	n := New([]string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"})
-	clk := clock.NewFake(time.Unix(1000, 0))
-	answers := make(chan bool)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.RunWatchdog(ctx, clk, func() bool { return <-answers }, func(err error) { t.Error(err) })
-	}()
-	waitPending(t, clk, 1)
-
-	clk.Advance(time.Second)
-	answers <- true
-	if got := recv(t, c); got != Watchdog {
-		t.Fatalf("received %q, want %q", got, Watchdog)
-	}
-	clk.Advance(time.Second)
-	answers <- false // stuck: no keep-alive for this tick
-	clk.Advance(time.Second)
-	answers <- true
-	if got := recv(t, c); got != Watchdog {
-		t.Fatalf("received %q, want %q", got, Watchdog)
-	}
-	cancel()
-	<-done
-	assertEmpty(t, c)
-}
-
-func TestRunWatchdogDisabledReturns(t *testing.T) {
-	n := New([]string{"NOTIFY_SOCKET=/nonexistent"})
-	// Returns at once, without a timer, even with a live context.
-	n.RunWatchdog(context.Background(), clock.NewFake(time.Unix(0, 0)), nil, nil)
-}
-
-func waitPending(t *testing.T, clk *clock.Fake, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for clk.Pending() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %d pending timers (have %d)", n, clk.Pending())
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

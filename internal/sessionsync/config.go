@@ -77,6 +77,10 @@ type Config struct {
 	// Refresh (inject strategy) is how often held entries in the kernel
 	// have their timeouts re-armed, default 30s.
 	Refresh time.Duration `yaml:"refresh"`
+	// MaxEntries bounds the peer's connections held here; more are
+	// dropped and counted. 0 (the default) sizes it to the kernel's
+	// nf_conntrack_max, which this node could not hold more of anyway.
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // SetDefaults fills in defaults on a fresh section (config.Defaulter).
@@ -140,6 +144,9 @@ func (c *Config) Check(report func(key, msg string)) {
 	}
 	if c.InjectMaxDelay < c.InjectDelay || c.InjectMaxDelay > 60*time.Second {
 		report("inject_max_delay", "must be inject_delay..60s")
+	}
+	if c.MaxEntries < 0 {
+		report("max_entries", "must not be negative (0: nf_conntrack_max)")
 	}
 	if c.Window < 1 || c.Window > 4096 {
 		report("window", "must be 1..4096")

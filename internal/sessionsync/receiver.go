@@ -67,10 +67,21 @@ func (s *Syncer) apply(bt *Batch) {
 		s.gen++
 		s.resyncing = true
 	}
+	filtered, full := 0, 0
 	for i := range bt.Records {
 		r := &bt.Records[i]
+		// The peer's filter is not trusted: only what this node's own
+		// filter syncs reaches its kernel.
+		if !r.Delete && !s.filter.Match(&r.Entry) {
+			filtered++
+			continue
+		}
 		p := pack(&r.Entry)
 		old, had := s.held[p.key]
+		if !had && !r.Delete && len(s.held) >= s.maxHeld {
+			full++
+			continue
+		}
 		if r.Delete {
 			if had {
 				delete(s.held, p.key)
@@ -115,6 +126,8 @@ func (s *Syncer) apply(bt *Batch) {
 	s.hmu.Unlock()
 	s.stats.mu.Lock()
 	s.stats.recv += uint64(len(bt.Records))
+	s.stats.recvFiltered += uint64(filtered)
+	s.stats.recvFull += uint64(full)
 	s.stats.recvBatches++
 	if end {
 		s.stats.recvResyncs++

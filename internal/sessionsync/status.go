@@ -43,6 +43,9 @@ type Status struct {
 	LastCommitMs    float64 `json:"last_commit_ms"`
 	LastCommitN     int     `json:"last_commit_entries"`
 	Filtered        uint64  `json:"filtered"`
+	MaxEntries      int     `json:"max_entries"`         // most of the peer's connections held
+	DroppedFiltered uint64  `json:"dropped_filtered"`    // the peer's, outside this node's filter
+	DroppedFull     uint64  `json:"dropped_max_entries"` // the peer's, over max_entries
 	DecodeErrors    uint64  `json:"decode_errors"`
 	ApplyFailed     uint64  `json:"apply_failed"`
 	StaleDeleted    uint64  `json:"stale_deleted"`
@@ -75,6 +78,7 @@ func (s *Syncer) Status() Status {
 	st.LastCommitMs = float64(x.lastCommit.Microseconds()) / 1000
 	st.Filtered, st.DecodeErrors, st.ApplyFailed = s.filteredN.Load(), x.decodeErrs, x.applyFailed
 	st.StaleDeleted, st.Refreshed, st.LastError = x.staleDeleted, x.refreshed, x.lastErr
+	st.MaxEntries, st.DroppedFiltered, st.DroppedFull = s.maxHeld, x.recvFiltered, x.recvFull
 	st.BatchesSent, st.BatchesReceived = x.sentBatches, x.recvBatches
 	s.stats.mu.Unlock()
 	return st
@@ -294,6 +298,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCommitN, g, float64(st.LastCommitN))
 	ch <- prometheus.MustNewConstMetric(descDrops, ct, float64(st.DecodeErrors), "decode")
 	ch <- prometheus.MustNewConstMetric(descDrops, ct, float64(st.ApplyFailed), "kernel_refused")
+	ch <- prometheus.MustNewConstMetric(descDrops, ct, float64(st.DroppedFiltered), "filtered")
+	ch <- prometheus.MustNewConstMetric(descDrops, ct, float64(st.DroppedFull), "max_entries")
 	ch <- prometheus.MustNewConstMetric(descOverruns, ct, float64(st.Overruns))
 }
 

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,15 +52,19 @@ type Options struct {
 	Dial func(ctx context.Context) (Stream, error)
 	// Exclude adds prefixes never synced (the appliances' own addresses).
 	Exclude []netip.Prefix
+	// ConntrackMax reads the kernel's nf_conntrack_max, the default of
+	// Config.MaxEntries (default: from /proc).
+	ConntrackMax func() (int, error)
 	Clock   clock.Clock
 	Logger  *slog.Logger
 }
 
 // Syncer is the session sync subsystem of one node.
 type Syncer struct {
-	cfg    Config
-	opt    Options
-	filter *Filter
+	cfg     Config
+	opt     Options
+	filter  *Filter
+	maxHeld int // most of the peer's connections held
 	clk    clock.Clock
 	log    *slog.Logger
 	roleCh chan bool
@@ -125,6 +132,9 @@ type stats struct {
 	sentResyncs, recvResyncs uint64
 	overruns, decodeErrs     uint64
 	applyFailed, filtered    uint64
+	// The peer's records dropped on receipt: outside this node's filter,
+	// or over max_entries.
+	recvFiltered, recvFull uint64
 	commits                  uint64
 	lastCommit               time.Duration
 	lastCommitN              int
@@ -139,6 +149,19 @@ type stats struct {
 	lastResyncN              int
 	staleDeleted, refreshed  uint64
 	recvBatches, sentBatches uint64
+}
+
+// DefaultMaxEntries bounds the held connections when nf_conntrack_max
+// cannot be read.
+const DefaultMaxEntries = 262144
+
+// procConntrackMax reads the kernel's connection table limit.
+func procConntrackMax() (int, error) {
+	b, err := os.ReadFile("/proc/sys/net/netfilter/nf_conntrack_max")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 // New checks the options and returns a syncer; nothing runs yet.
@@ -156,8 +179,20 @@ func New(o Options) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxHeld := o.Config.MaxEntries
+	if maxHeld == 0 {
+		if o.ConntrackMax == nil {
+			o.ConntrackMax = procConntrackMax
+		}
+		n, err := o.ConntrackMax()
+		if err != nil || n <= 0 {
+			o.Logger.Warn("sessions.max_entries: nf_conntrack_max unreadable, holding at most the default", "max_entries", DefaultMaxEntries, "err", err)
+			n = DefaultMaxEntries
+		}
+		maxHeld = n
+	}
 	return &Syncer{
-		cfg: o.Config, opt: o, filter: f, clk: o.Clock,
+		cfg: o.Config, opt: o, filter: f, clk: o.Clock, maxHeld: maxHeld,
 		log:    o.Logger.With("component", "sessions", "peer", o.Peer),
 		roleCh: make(chan bool, 1), notify: make(chan struct{}, 1), ackCh: make(chan struct{}, 1),
 		committed: make(chan struct{}, 1), injectKick: make(chan struct{}, 1),

@@ -27,6 +27,15 @@ type State struct {
 	Term  uint64    `json:"term"`
 	Since time.Time `json:"since"`
 	Node  string    `json:"node"`
+	// HighestTerm is the highest term the node has seen, its own or the
+	// peer's: the next takeover takes one more.
+	HighestTerm uint64 `json:"highest_term,omitempty"`
+	// Maintenance: the operator put the node in maintenance; it stays
+	// there across restarts until `baton maintenance off`.
+	Maintenance bool `json:"maintenance,omitempty"`
+	// Epoch counts the daemon's starts; heartbeats carry it so that the
+	// peer tells a restart from a replay, whatever the wall clock says.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Extra holds state of later features, keyed by feature, so that an
 	// older binary keeps what it does not understand.
 	Extra map[string]json.RawMessage `json:"extra,omitempty"`

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 // Azurite's well-known development account.
@@ -22,13 +24,15 @@ const (
 // account URL. Azurite is installed by `npm ci --prefix
 // internal/witness/testdata/azurite` (or found in $AZURITE_DIR).
 func startAzurite(t *testing.T) string {
-	node := requireTool(t, "node", "apt-get install nodejs")
+	node := labtest.RequireTool(t, "node")
 	dir := os.Getenv("AZURITE_DIR")
 	if dir == "" {
 		dir, _ = filepath.Abs("testdata/azurite")
 	}
-	main := requireTool(t, filepath.Join(dir, "node_modules/azurite/dist/src/blob/main.js"),
-		"npm ci --prefix internal/witness/testdata/azurite")
+	main := filepath.Join(dir, "node_modules/azurite/dist/src/blob/main.js")
+	if _, err := os.Stat(main); err != nil {
+		labtest.Require(t, "Azurite missing (npm ci --prefix internal/witness/testdata/azurite): "+err.Error())
+	}
 	port := freePort(t)
 	startServer(t, port, node, main, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
 		"--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose",

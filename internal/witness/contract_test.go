@@ -129,24 +129,6 @@ func TestFakeContract(t *testing.T) {
 	contract{a: w, b: w, ttl: 5 * time.Second, advance: clk.Advance}.run(t)
 }
 
-// requireTool returns the path of a tool the test needs, skipping when it
-// is missing — or failing when CI=true.
-func requireTool(t *testing.T, name, hint string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if _, err := os.Stat(name); err == nil {
-		return name
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required (CI=true): %s", name, hint)
-	}
-	t.Skipf("%s not found: %s", name, hint)
-	return ""
-}
-
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()

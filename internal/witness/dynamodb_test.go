@@ -11,11 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 // startMoto runs moto_server on a free port and returns its URL.
 func startMoto(t *testing.T) string {
-	bin := requireTool(t, "moto_server", "pip install 'moto[server]==5.2.1'")
+	bin := labtest.RequireTool(t, "moto_server")
 	port := freePort(t)
 	startServer(t, port, bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")

@@ -1,6 +1,7 @@
 package conntrack
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"testing"
@@ -110,9 +111,37 @@ func FuzzSplitMessages(f *testing.F) {
 	f.Add(AppendCreate(AppendDelete(nil, &e, 1), &e, 2))
 	f.Add([]byte{16, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		msgs, _ := SplitMessages(b)
+		msgs, err := SplitMessages(b)
+		consumed := 0
 		for _, m := range msgs {
+			if consumed+nlmsgHdrLen+len(m.Payload) > len(b) {
+				t.Fatalf("message at %d claims %d payload bytes of %d", consumed, len(m.Payload), len(b))
+			}
+			consumed = min(consumed+(nlmsgHdrLen+len(m.Payload)+3)&^3, len(b))
 			_, _ = DecodeEntry(m.Payload)
+		}
+		if err != nil {
+			if consumed >= len(b) {
+				t.Fatalf("error %v although every byte was split", err)
+			}
+			return
+		}
+		if consumed != len(b) {
+			t.Fatalf("split %d of %d bytes without an error", consumed, len(b))
+		}
+		if len(b)%4 != 0 {
+			return
+		}
+		// Two copies of an aligned valid buffer split into two copies of its messages.
+		twice, err := SplitMessages(append(append([]byte(nil), b...), b...))
+		if err != nil || len(twice) != 2*len(msgs) {
+			t.Fatalf("doubled buffer: %d messages, %v; want %d", len(twice), err, 2*len(msgs))
+		}
+		for i, m := range twice {
+			o := msgs[i%len(msgs)]
+			if m.Type != o.Type || m.Flags != o.Flags || m.Seq != o.Seq || m.Errno != o.Errno || !bytes.Equal(m.Payload, o.Payload) {
+				t.Fatalf("doubled buffer: message %d = %+v, want %+v", i, m, o)
+			}
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,9 +35,7 @@ func nsConn(t *testing.T) (*Conn, *Watcher, *lab.Host) {
 	if err := os.WriteFile(rules, []byte("table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n }\n chain filt {\n  type filter hook forward priority 0;\n  ct label 3 accept\n }\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Skip("nft not installed (scripts/deps.sh test installs it)")
-	}
+	labtest.RequireTool(t, "nft")
 	if out, err := h.Run(context.Background(), "nft", "-f", rules); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

@@ -14,6 +14,8 @@ import (
 	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/batonha/baton/internal/lab/labtest"
 )
 
 // StartMoto starts a moto_server on a free loopback port for the test and
@@ -21,13 +23,7 @@ import (
 // not installed, but fails instead when CI=true.
 func StartMoto(t testing.TB) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server not installed (required when CI=true): %v", err)
-		}
-		t.Skipf("moto_server not installed: %v", err)
-	}
+	bin := labtest.RequireTool(t, "moto_server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)

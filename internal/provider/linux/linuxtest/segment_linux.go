@@ -8,37 +8,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/batonha/baton/internal/lab/labtest"
 )
-
-// RequireRoot skips t unless it runs as root; with CI=true it fails instead.
-func RequireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("test needs root (CI=true forbids skipping)")
-	}
-	t.Skip("test needs root")
-}
-
-// RequireTool skips t unless name is on PATH; with CI=true it fails instead.
-func RequireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("test needs %s on PATH (CI=true forbids skipping)", name)
-	}
-	t.Skipf("test needs %s on PATH", name)
-	return ""
-}
 
 // Segment is one Ethernet segment: a Linux bridge (STP off, no forwarding
 // delay, no multicast snooping) in namespace PREFIX-br, and per node a
@@ -54,8 +29,8 @@ type Segment struct {
 // the test ends.
 func NewSegment(t testing.TB, nodes ...string) *Segment {
 	t.Helper()
-	RequireRoot(t)
-	RequireTool(t, "ip")
+	labtest.RequireRoot(t)
+	labtest.RequireTool(t, "ip")
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)

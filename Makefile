@@ -4,8 +4,14 @@ BIN     := bin/baton
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/batonha/baton/internal/cli.version=$(VERSION)
 export GOFLAGS ?= -buildvcs=false
+# Debian versions start with a digit: 0.0.<commit time>+g<commit>.
+DEB_VERSION ?= $(shell git log -1 --format=0.0.%cd+g%h --date=format:%Y%m%d%H%M%S 2>/dev/null || echo 0.0.0)
+# nfpm is a Go module pinned in tools/go.mod (kept out of baton's own go.mod).
+NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all build lab test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition clean
+.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition clean
 
 all: build
 
@@ -20,14 +26,26 @@ test: build
 	./scripts/deps.sh test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m -p 2 $$($(GO) list ./... | grep -v /e2e)
+	$(MAKE) deb-amd64
 	# The lab end-to-end suites measure timings: one package at a time.
-	E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 15m -p 1 ./e2e/...
+	E2E_BIN=$(CURDIR)/$(BIN) DEB=$(CURDIR)/dist/baton_$(DEB_VERSION)_amd64.deb $(GO) test -race -count=1 -timeout 15m -p 1 ./e2e/...
+	$(MAKE) test-systemd
+
+# The package under a real systemd: a Debian container (systemd-nspawn
+# --boot) installs dist/*.deb and checks the unit's sandbox, READY, the
+# watchdog, hooks, VIP, conntrack, config sync, stop, upgrade and remove.
+# The container's root is cached under /var/cache/baton-test.
+test-systemd: deb-amd64
+	./scripts/deps.sh test-systemd
+	./scripts/test-systemd.sh dist/baton_$(DEB_VERSION)_amd64.deb
 
 # Longer fuzzing of every wire decoder (not part of make test).
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/heartbeat/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 60s ./internal/provider/conntrack/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeBatch -fuzztime 60s ./internal/sessionsync/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSnapshot -fuzztime 60s ./internal/action/localroutes/
+	$(GO) test -run '^$$' -fuzz FuzzParseFence -fuzztime 60s ./internal/action/dns/
 
 # The lab is its own binary: the test topology is never linked into baton.
 LAB := bin/baton-lab
@@ -76,5 +94,32 @@ bench-witness: build
 	./scripts/deps.sh test
 	$(GO) run ./bench/witness -baton $(CURDIR)/$(BIN)
 
+# Debian packages for amd64 and arm64 (cross-compiled, CGO off) in dist/.
+deb: deb-amd64 deb-arm64
+
+deb-amd64 deb-arm64:
+	mkdir -p dist
+	CGO_ENABLED=0 GOARCH=$(@:deb-%=%) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/baton-linux-$(@:deb-%=%) ./cmd/baton
+	# nfpm expands variables in arch and version, not in paths: it packs dist/baton.
+	cp dist/baton-linux-$(@:deb-%=%) dist/baton
+	ARCH=$(@:deb-%=%) VERSION=$(DEB_VERSION) $(NFPM) package -f deploy/nfpm.yaml -p deb -t dist/
+	rm -f dist/baton dist/baton-linux-$(@:deb-%=%)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the same files as the
+# package, with the units pointing at $(PREFIX)/bin/baton.
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/baton
+	install -d $(DESTDIR)/lib/systemd/system
+	for u in baton.service baton-peerings.service; do \
+		sed 's|/usr/bin/baton|$(PREFIX)/bin/baton|g' deploy/$$u >$(DESTDIR)/lib/systemd/system/$$u && \
+		chmod 0644 $(DESTDIR)/lib/systemd/system/$$u || exit 1; done
+	install -d -m 0700 $(DESTDIR)/etc/baton
+	[ -e $(DESTDIR)/etc/baton/baton.yaml.example ] || install -m 0644 deploy/baton.yaml.example $(DESTDIR)/etc/baton/
+	install -D -m 0755 deploy/hooks/notify-webhook $(DESTDIR)$(PREFIX)/share/baton/hooks/notify-webhook
+	install -D -m 0755 deploy/hooks/systemctl-reload $(DESTDIR)$(PREFIX)/share/baton/hooks/systemctl-reload
+	install -D -m 0644 deploy/completion/baton.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/baton
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/baton/README.md
+	cp -R examples $(DESTDIR)$(PREFIX)/share/doc/baton/
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

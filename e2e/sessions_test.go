@@ -21,13 +21,10 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/lab"
+	"github.com/batonha/baton/internal/lab/labtest"
 	"github.com/batonha/baton/internal/pki"
 	"github.com/batonha/baton/internal/sessionsync"
 )
-
-// sharedSNAT is the one source address both appliances translate the
-// client's connections to; the server reaches it through the active.
-const sharedSNAT = "10.100.3.1"
 
 const (
 	echoPort = 7
@@ -37,44 +34,12 @@ const (
 // firewallRules is a stateful firewall that cannot pass by accident:
 // forward policy drop, invalid dropped (and counted), new connections
 // only from the client side, SNAT to the shared address.
-func firewallRules() string {
-	return fmt.Sprintf(`table inet fw {
-	counter invalid {}
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state invalid counter name "invalid" drop
-		ct state established,related accept
-		iifname "%s" oifname "%s" ct state new accept
-	}
-}
-table ip nat {
-	chain post {
-		type nat hook postrouting priority 100;
-		oifname "%s" ip saddr %s snat to %s
-	}
-}
-`, lab.IfFront, lab.IfBack, lab.IfBack, lab.FrontNet, sharedSNAT)
-}
-
-// setupFirewall loads the firewall on both appliances and turns off
-// loose TCP pickup (with it on, a standby without state picks up
-// mid-stream connections and a no-sync test passes falsely).
+// setupFirewall loads the lab's stateful firewall on both appliances.
 func setupFirewall(t *testing.T, p *lab.Pair) {
 	t.Helper()
-	if _, err := exec.LookPath("nft"); err != nil {
-		t.Fatal("nft not installed: run scripts/deps.sh test")
-	}
-	rules := filepath.Join(t.TempDir(), "fw.nft")
-	if err := os.WriteFile(rules, []byte(firewallRules()), 0o644); err != nil {
+	labtest.RequireTool(t, "nft")
+	if err := p.LoadFirewall(); err != nil {
 		t.Fatal(err)
-	}
-	for _, h := range p.Appliances() {
-		if out, err := h.Run(context.Background(), "nft", "-f", rules); err != nil {
-			t.Fatalf("loading firewall on %s: %v\n%s", h.Name(), err, out)
-		}
-		if err := h.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0"); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -380,7 +345,7 @@ func surviveFailoverAndFailback(t *testing.T, strategy string) {
 	}
 	// The CLI shows it.
 	out, err := exec.Command(e.bin, "sessions", "--socket", filepath.Join(e.nodes[0].Dir, "baton.sock"), "--dump", "--proto", "udp").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "snat "+sharedSNAT) || !strings.Contains(string(out), fmt.Sprintf("%d of %d matching", nUDP, nUDP)) {
+	if err != nil || !strings.Contains(string(out), "snat "+lab.SharedSNAT) || !strings.Contains(string(out), fmt.Sprintf("%d of %d matching", nUDP, nUDP)) {
 		t.Fatalf("baton sessions --dump: %v\n%s", err, out)
 	}
 	out, err = exec.Command(e.bin, "sessions", "--socket", filepath.Join(e.nodes[1].Dir, "baton.sock")).CombinedOutput()

@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/batonha/baton/e2e/partition"
-	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/lab"
 	"github.com/batonha/baton/internal/lab/labtest"
 )
@@ -140,7 +138,7 @@ func testWitness(t *testing.T, typ string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, err := api.NewClient(filepath.Join(w.c.Nodes[0].Dir, "baton.sock"), "").Switchover(sctx)
+	_, err := w.c.API(0).Switchover(sctx)
 	cancel()
 	if err == nil || !strings.Contains(err.Error(), "witness is unreachable") {
 		t.Fatalf("switchover while holding by peer agreement: %v, want refused naming the witness", err)

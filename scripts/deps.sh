@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages baton's tests and benchmarks need, when missing.
-# usage: scripts/deps.sh test|bench-failover|bench-sessions
+# usage: scripts/deps.sh test|test-systemd|bench-failover|bench-sessions
 set -eu
 want=""
 need() { # need COMMAND PACKAGE
@@ -19,6 +19,12 @@ test)
 	need vtysh frr
 	need bird bird2
 	need etcd etcd-server
+	need cloud-init cloud-init
+	need dpkg-deb dpkg
+	;;
+test-systemd)
+	need systemd-nspawn systemd-container
+	need debootstrap debootstrap
 	;;
 bench-sessions)
 	need ip iproute2

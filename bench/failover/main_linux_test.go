@@ -39,7 +39,7 @@ func TestBenchWithFakeBaton(t *testing.T) {
 		t.Fatalf("building fakebaton: %v\n%s", err, out)
 	}
 	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []pairbench.Variant{pairbench.Kill},
-		only: "baton", batonBin: bin, misses: 3, seed: 1})
+		only: "baton", batonBin: bin, misses: 3, seed: 1, scenarios: map[string]bool{"failover": true}})
 	m := lineRE.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no failover line in\n%s", out)
@@ -63,7 +63,8 @@ func TestBenchKeepalived(t *testing.T) {
 		t.Skip("keepalived not installed")
 	}
 	out := benchOnce(t, options{n: 2, intervals: []time.Duration{100 * time.Millisecond}, variants: []pairbench.Variant{pairbench.Kill},
-		only: "keepalived", keepalived: bin, misses: 3, seed: 1, footprint: time.Second})
+		only: "keepalived", keepalived: bin, misses: 3, seed: 1, footprint: time.Second,
+		scenarios: map[string]bool{"failover": true, "footprint": true}})
 	m := lineRE.FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no failover line in\n%s", out)
@@ -73,7 +74,7 @@ func TestBenchKeepalived(t *testing.T) {
 	if err != nil || p50 < 150 || p50 > 2000 {
 		t.Errorf("keepalived_p50_ms = %s, want 150..2000", m[3])
 	}
-	if !regexp.MustCompile(`(?m)^footprint interval=100ms baton_cpu_pct=NaN baton_rss_mb=NaN keepalived_cpu_pct=[0-9.]+ keepalived_rss_mb=[0-9.]+$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^footprint interval=100ms baton_cpu_pct=NaN baton_pss_mb=NaN keepalived_cpu_pct=[0-9.]+ keepalived_pss_mb=[0-9.]+ cpu_ratio=NaN$`).MatchString(out) {
 		t.Error("no footprint line")
 	}
 }

@@ -137,9 +137,15 @@ func waitTakeover(ctx context.Context, w *watch, t0 time.Time, limit time.Durati
 	return trial{role: roleAt.Sub(t0), serving: servingAt.Sub(t0)}, nil
 }
 
-// footprint samples CPU and RSS of both nodes' daemons over d while idle and
-// returns per-node averages: CPU percent of one core and RSS in MB.
-func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB float64, err error) {
+// usage is a daemon's idle footprint per node: CPU in percent of one
+// core, PSS and RSS in MiB.
+type usage struct {
+	cpuPct, pssMB, rssMB float64
+}
+
+// footprint samples CPU, PSS and RSS of both nodes' daemons over d while
+// idle and returns per-node averages (the pair's total divided by two).
+func footprint(ctx context.Context, drv driver, d time.Duration) (*usage, error) {
 	const clkTck = 100 // USER_HZ on Linux
 	ticks := func() (uint64, []int, error) {
 		var sum uint64
@@ -167,32 +173,41 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (cpuPct, rssMB 
 	t0 := time.Now()
 	c0, pids0, err := ticks()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if err := clock.Sleep(ctx, clock.Real{}, d); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	c1, pids1, err := ticks()
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	if fmt.Sprint(pids0) != fmt.Sprint(pids1) {
-		return 0, 0, fmt.Errorf("daemon processes changed while measuring the footprint: %v -> %v", pids0, pids1)
+		return nil, fmt.Errorf("daemon processes changed while measuring the footprint: %v -> %v", pids0, pids1)
 	}
 	wall := time.Since(t0).Seconds()
-	var rss uint64
+	var rss, pss uint64
 	for _, pid := range pids1 {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
-			return 0, 0, fmt.Errorf("reading status of pid %d: %w", pid, err)
+			return nil, fmt.Errorf("reading status of pid %d: %w", pid, err)
 		}
-		r, err := vmRSS(b)
+		r, err := procKB(b, "VmRSS")
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
-		rss += r
+		if b, err = os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err != nil {
+			return nil, fmt.Errorf("reading smaps_rollup of pid %d: %w", pid, err)
+		}
+		p, err := procKB(b, "Pss")
+		if err != nil {
+			return nil, err
+		}
+		rss, pss = rss+r, pss+p
 	}
-	cpuPct = float64(c1-c0) / clkTck / wall * 100 / 2
-	rssMB = float64(rss) / (1 << 20) / 2
-	return cpuPct, rssMB, nil
+	return &usage{
+		cpuPct: float64(c1-c0) / clkTck / wall * 100 / 2,
+		pssMB:  float64(pss) / (1 << 20) / 2,
+		rssMB:  float64(rss) / (1 << 20) / 2,
+	}, nil
 }

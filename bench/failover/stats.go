@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/heartbeat"
 )
 
 // intervalName prints 100ms and 1s like the flag spells them.
@@ -34,15 +36,16 @@ func cpuTicks(stat []byte) (uint64, error) {
 	return u + s, nil
 }
 
-// vmRSS parses VmRSS (bytes) from /proc/PID/status.
-func vmRSS(status []byte) (uint64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
+// procKB parses the "<key>: <n> kB" line of a /proc file such as
+// status (VmRSS) or smaps_rollup (Pss) and returns it in bytes.
+func procKB(b []byte, key string) (uint64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "VmRSS:") {
+		if !strings.HasPrefix(line, key+":") {
 			continue
 		}
-		f := strings.Fields(strings.TrimPrefix(line, "VmRSS:"))
+		f := strings.Fields(strings.TrimPrefix(line, key+":"))
 		if len(f) != 2 || f[1] != "kB" {
 			return 0, fmt.Errorf("parsing %q: want '<n> kB'", line)
 		}
@@ -52,7 +55,7 @@ func vmRSS(status []byte) (uint64, error) {
 		}
 		return kb * 1024, nil
 	}
-	return 0, fmt.Errorf("no VmRSS line in status")
+	return 0, fmt.Errorf("no %s line", key)
 }
 
 // parseIntervals parses "1s,100ms".
@@ -63,8 +66,8 @@ func parseIntervals(s string) ([]time.Duration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parsing -intervals entry %q: %w", p, err)
 		}
-		if d < 50*time.Millisecond {
-			return nil, fmt.Errorf("-intervals entry %v: below baton's 50ms minimum", d)
+		if d < heartbeat.MinInterval {
+			return nil, fmt.Errorf("-intervals entry %v: below baton's %v minimum", d, heartbeat.MinInterval)
 		}
 		if d%(10*time.Millisecond) != 0 {
 			return nil, fmt.Errorf("-intervals entry %v: VRRPv3 counts in centiseconds", d)

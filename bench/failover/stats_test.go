@@ -14,11 +14,15 @@ func TestProcParsers(t *testing.T) {
 	if _, err := cpuTicks([]byte("1234 (x) S 1")); err == nil {
 		t.Error("short stat accepted")
 	}
-	rss, err := vmRSS([]byte("Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads: 1\n"))
+	rss, err := procKB([]byte("Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads: 1\n"), "VmRSS")
 	if err != nil || rss != 2048*1024 {
-		t.Errorf("vmRSS = %d, %v", rss, err)
+		t.Errorf("procKB VmRSS = %d, %v", rss, err)
 	}
-	if _, err := vmRSS([]byte("Name:\tkthread\n")); err == nil {
+	pss, err := procKB([]byte("55d0-7ffc ---p 00000000 00:00 0  [rollup]\nRss:   9000 kB\nPss:   4242 kB\nPss_Anon:  100 kB\n"), "Pss")
+	if err != nil || pss != 4242*1024 {
+		t.Errorf("procKB Pss = %d, %v", pss, err)
+	}
+	if _, err := procKB([]byte("Name:\tkthread\n"), "VmRSS"); err == nil {
 		t.Error("status without VmRSS accepted")
 	}
 }
@@ -28,7 +32,7 @@ func TestParseIntervals(t *testing.T) {
 	if err != nil || len(ds) != 2 || ds[0] != time.Second || ds[1] != 100*time.Millisecond {
 		t.Errorf("got %v %v", ds, err)
 	}
-	for _, bad := range []string{"", "10ms", "105ms", "fast"} {
+	for _, bad := range []string{"", "5ms", "105ms", "fast"} {
 		if _, err := parseIntervals(bad); err == nil {
 			t.Errorf("parseIntervals(%q) accepted", bad)
 		}

@@ -30,8 +30,6 @@ import (
 	"github.com/batonha/baton/internal/sessionsync"
 )
 
-const sharedSNAT = "10.100.3.1"
-
 // eventBuffer is both daemons' netlink event buffer: large enough for the
 // drain measurement's 100,000 queued events.
 const eventBuffer = 128 << 20
@@ -126,45 +124,19 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "# %s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
 }
 
-// topology builds the pair with the stateful firewall on both appliances.
+// topology builds the pair with the stateful firewall on both appliances;
+// dir is where the run keeps its files.
 func topology(dir string) (*lab.Pair, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	p, err := lab.NewPair(lab.RandomPrefix(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	rules := filepath.Join(dir, "fw.nft")
-	fw := fmt.Sprintf(`table inet fw {
-	chain forward {
-		type filter hook forward priority 0; policy drop;
-		ct state invalid drop
-		ct state established,related accept
-		iifname "%s" oifname "%s" ct state new accept
-	}
-}
-table ip nat {
-	chain post {
-		type nat hook postrouting priority 100;
-		oifname "%s" ip saddr %s snat to %s
-	}
-}
-`, lab.IfFront, lab.IfBack, lab.IfBack, lab.FrontNet, sharedSNAT)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := p.LoadFirewall(); err != nil {
 		p.Close()
 		return nil, err
-	}
-	if err := os.WriteFile(rules, []byte(fw), 0o644); err != nil {
-		p.Close()
-		return nil, err
-	}
-	for _, h := range p.Appliances() {
-		if out, err := h.Run(context.Background(), "nft", "-f", rules); err != nil {
-			p.Close()
-			return nil, fmt.Errorf("%w: %s", err, out)
-		}
-		if err := h.Sysctl("net.netfilter.nf_conntrack_tcp_loose", "0"); err != nil {
-			p.Close()
-			return nil, err
-		}
 	}
 	return p, nil
 }
@@ -239,7 +211,7 @@ func drain(o options, ca *conntrack.Conn, pauseActive func(stop bool) error, emp
 		if err := pauseActive(true); err != nil {
 			return 0, err
 		}
-		if _, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(sharedSNAT))); err != nil {
+		if _, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(lab.SharedSNAT))); err != nil {
 			return 0, errors.Join(err, pauseActive(false))
 		}
 		start := time.Now()
@@ -368,7 +340,7 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	// Replication rate: until the standby holds every entry, ready for
 	// a takeover (held in memory; with inject, written to its kernel a
 	// little later, inject_delay).
-	start, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(sharedSNAT)))
+	start, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(lab.SharedSNAT)))
 	if err != nil {
 		return err
 	}
@@ -409,7 +381,7 @@ func runBaton(o options, strategy, dir string, survival bool, res map[string]flo
 	if _, err := waitFor(60*time.Second, func() bool { return held() == 0 }); err != nil {
 		return fmt.Errorf("standby did not follow the flush: %w", err)
 	}
-	if _, err := inject(ca, synthetic(o.commitN, 200000, netip.MustParseAddr(sharedSNAT))); err != nil {
+	if _, err := inject(ca, synthetic(o.commitN, 200000, netip.MustParseAddr(lab.SharedSNAT))); err != nil {
 		return err
 	}
 	ready := present(o.commitN)
@@ -631,7 +603,7 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 	}
 	defer ca.Close()
 
-	start, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(sharedSNAT)))
+	start, err := inject(ca, synthetic(o.entries, 0, netip.MustParseAddr(lab.SharedSNAT)))
 	if err != nil {
 		return err
 	}
@@ -661,7 +633,7 @@ func runConntrackd(o options, dir string, res map[string]float64) error {
 	if _, err := waitFor(60*time.Second, func() bool { return ext() == 0 }); err != nil {
 		return fmt.Errorf("conntrackd standby did not follow the flush (%d left): %w", ext(), err)
 	}
-	if _, err := inject(ca, synthetic(o.commitN, 200000, netip.MustParseAddr(sharedSNAT))); err != nil {
+	if _, err := inject(ca, synthetic(o.commitN, 200000, netip.MustParseAddr(lab.SharedSNAT))); err != nil {
 		return err
 	}
 	if _, err := waitFor(60*time.Second, almost(o.commitN)); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -12,18 +11,6 @@ import (
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/lab"
 )
-
-// batonVIP is the vip: section both nodes get: the VIP on the bridged
-// front interface, five announcement rounds (keepalived sends five
-// gratuitous ARPs on becoming master), no conflict probe (keepalived has
-// none either).
-const batonVIP = `vip:
-  addresses:
-    - address: ` + pairbench.VIPCIDR + `
-      interface: eth0
-  garp_count: 5
-  garp_interval: 200ms
-`
 
 // baton is pairbench's baton pair with the vip: section added, plus what
 // the VIP benchmark reports of a takeover.
@@ -37,18 +24,8 @@ func newBaton(e *env, bin string) (*baton, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range base.Nodes {
-		f, err := os.OpenFile(n.Config, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return nil, fmt.Errorf("adding the vip section to %s: %w", n.Config, err)
-		}
-		_, err = f.WriteString(batonVIP)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("adding the vip section to %s: %w", n.Config, err)
-		}
+	if err := base.AddVIP(); err != nil {
+		return nil, err
 	}
 	return &baton{Baton: base}, nil
 }

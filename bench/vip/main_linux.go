@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,12 +24,8 @@ import (
 	"github.com/batonha/baton/internal/lab"
 )
 
-// The client's echo port on the VIP (pairbench.VIPAddr) and how often it
-// sends a request.
-const (
-	echoPort = 7009
-	period   = 5 * time.Millisecond
-)
+// How often the client sends a request to the VIP.
+const period = 5 * time.Millisecond
 
 type options struct {
 	n          int
@@ -161,39 +156,24 @@ type driver interface {
 // appliances and the client sending to the VIP.
 type env struct {
 	*pairbench.Env
-	client *client
-	resp   [2]*responder
+	echo   *pairbench.Echo
+	client *pairbench.Client
 }
 
-func newEnv(interval time.Duration, misses int) (e *env, err error) {
+func newEnv(interval time.Duration, misses int) (*env, error) {
 	pe, err := pairbench.NewEnv(interval, misses, "baton-bench-vip-")
 	if err != nil {
 		return nil, err
 	}
-	e = &env{Env: pe}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, e.close(false))
-		}
-	}()
-	for i, h := range pe.Pair.Appliances() {
-		if e.resp[i], err = startResponder(h, i, echoPort); err != nil {
-			return e, err
-		}
+	x, err := pairbench.StartEcho(pe, period)
+	if err != nil {
+		return nil, errors.Join(err, pe.Close(false))
 	}
-	e.client, err = startClient(pe.Pair.Client.NsHandle(), netip.AddrPortFrom(netip.MustParseAddr(pairbench.VIPAddr), echoPort), period)
-	return e, err
+	return &env{Env: pe, echo: x, client: x.Client}, nil
 }
 
 func (e *env) close(keep bool) error {
-	if e.client != nil {
-		e.client.Close()
-	}
-	for _, r := range e.resp {
-		if r != nil {
-			r.Close()
-		}
-	}
+	e.echo.Close()
 	return e.Env.Close(keep)
 }
 
@@ -247,7 +227,7 @@ func settle(ctx context.Context, d driver, e *env, limit time.Duration) (int, er
 		if h, w := e.VIPHolder(); h != a {
 			return -1, false, fmt.Sprintf("%s is active but: %s (holder %d)", lab.ApplianceName(a), w, h)
 		}
-		if last, ok := e.client.last(); !ok || last.from != a || time.Since(last.at) > 4*period+20*time.Millisecond {
+		if last, ok := e.client.Last(); !ok || last.From != a || time.Since(last.At) > 4*period+20*time.Millisecond {
 			return -1, false, fmt.Sprintf("the client is not served by %s (last answer %+v)", lab.ApplianceName(a), last)
 		}
 		return a, true, ""
@@ -268,7 +248,7 @@ func runFailures(ctx context.Context, d driver, e *env, v pairbench.Variant, n i
 			return out, err
 		}
 		standby := 1 - active
-		e.client.trim(time.Now().Add(-time.Second))
+		e.client.Trim(time.Now().Add(-time.Second))
 		// Random phase of the heartbeat / advert timer.
 		if err := clock.Sleep(ctx, clock.Real{}, time.Duration(rng.Float64()*float64(e.Interval))); err != nil {
 			return out, err
@@ -279,7 +259,7 @@ func runFailures(ctx context.Context, d driver, e *env, v pairbench.Variant, n i
 			return out, err
 		}
 		gap, err := waitServed(ctx, e.client, t0, standby, limit)
-		detail := d.Detail(standby, t0) + oldAnswers(e.client.snapshot(), t0, active)
+		detail := d.Detail(standby, t0) + oldAnswers(e.client.Snapshot(), t0, active)
 		if rerr := d.Restore(active, v); rerr != nil {
 			return out, errors.Join(err, rerr)
 		}
@@ -301,10 +281,10 @@ func runFailures(ctx context.Context, d driver, e *env, v pairbench.Variant, n i
 
 // waitServed waits until the client gets an answer from newNode after t0
 // and returns the interruption.
-func waitServed(ctx context.Context, c *client, t0 time.Time, newNode int, limit time.Duration) (time.Duration, error) {
+func waitServed(ctx context.Context, c *pairbench.Client, t0 time.Time, newNode int, limit time.Duration) (time.Duration, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		if gap, ok := interruption(c.snapshot(), t0, newNode); ok {
+		if gap, ok := interruption(c.Snapshot(), t0, newNode); ok {
 			return gap, nil
 		}
 		if time.Now().After(deadline) {
@@ -353,12 +333,12 @@ func rel(t, t0 time.Time) string {
 // oldAnswers describes the answers the failed node still sent after t0
 // (its kernel keeps the VIP after a SIGKILL until the client's neighbour
 // entry moves).
-func oldAnswers(as []answer, t0 time.Time, old int) string {
+func oldAnswers(as []pairbench.Answer, t0 time.Time, old int) string {
 	n, last := 0, time.Time{}
 	for _, a := range as {
-		if a.from == old && !a.at.Before(t0) {
+		if a.From == old && !a.At.Before(t0) {
 			n++
-			last = a.at
+			last = a.At
 		}
 	}
 	if n == 0 {

@@ -81,7 +81,8 @@ type Pipeline struct {
 	applied *desired
 	// reassert: re-run every Activate of the applied active role at once
 	// (the cause is logged); cleared when the run starts.
-	reassert string
+	reassert    string
+	reasserting bool
 }
 
 type desired struct {
@@ -185,21 +186,26 @@ func (p *Pipeline) reassertNow(ctx context.Context) {
 	p.mu.Lock()
 	cause, applied := p.reassert, p.applied
 	p.reassert = ""
+	run := cause != "" && applied != nil && applied.active
+	p.reasserting = run
 	p.mu.Unlock()
-	if cause == "" || applied == nil || !applied.active {
+	if !run {
 		return
 	}
 	start := p.clk.Now()
-	run := Run{Op: "reassert", Term: applied.t.Term, Decided: start}
+	rec := Run{Op: "reassert", Term: applied.t.Term, Decided: start}
 	for _, s := range p.steps {
 		r := p.runStep(ctx, s, "reassert", func(ctx context.Context) error { return s.Action.Activate(ctx, applied.t) })
-		run.Steps = append(run.Steps, r)
+		rec.Steps = append(rec.Steps, r)
 		p.observe("reassert", r, -1)
 	}
-	run.Finished = p.clk.Now()
-	p.log.Info("actions re-asserted", "cause", cause, "term", applied.t.Term, "ms", float64(run.Finished.Sub(start).Microseconds())/1000)
+	rec.Finished = p.clk.Now()
+	p.log.Info("actions re-asserted", "cause", cause, "term", applied.t.Term, "ms", float64(rec.Finished.Sub(start).Microseconds())/1000)
 	p.mu.Lock()
-	p.appendRunLocked(run)
+	p.appendRunLocked(rec)
+	p.reasserting = false
+	close(p.done)
+	p.done = make(chan struct{})
 	p.mu.Unlock()
 }
 
@@ -326,11 +332,12 @@ func (p *Pipeline) Runs() []Run {
 	return append([]Run(nil), p.runs...)
 }
 
-// WaitSettled blocks until the last Set has been applied or ctx ends.
+// WaitSettled blocks until the last Set (and any Reassert) has been
+// applied or ctx ends.
 func (p *Pipeline) WaitSettled(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		settled := p.applied != nil && p.applied.gen == p.want.gen
+		settled := p.applied != nil && p.applied.gen == p.want.gen && p.reassert == "" && !p.reasserting
 		done := p.done
 		p.mu.Unlock()
 		if settled {

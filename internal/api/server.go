@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/httpserve"
 )
 
 // Backend is what the daemon offers the API.
@@ -35,15 +39,22 @@ type Server struct {
 	token   string
 	unix    net.Listener
 	tcp     net.Listener
+	tcpAddr net.Addr
 	srv     []*http.Server
 }
 
 // Options configure the listeners.
 type Options struct {
-	Socket  string       // unix socket path (mode 0600)
-	Listen  string       // optional TCP host:port (needs Token)
-	Token   string       // bearer token for TCP
-	Metrics http.Handler // optional, served at /metrics
+	Socket string // unix socket path (mode 0600)
+	Listen string // optional TCP host:port (needs Token)
+	Token  string // bearer token for TCP
+	// TLSCert and TLSKey serve the TCP listener as HTTPS; both empty
+	// serve plain HTTP (api.insecure).
+	TLSCert, TLSKey string
+	// MaxConns caps each listener's concurrent connections (default
+	// httpserve.MaxConns).
+	MaxConns int
+	Metrics  http.Handler // optional, served at /metrics
 	// Extra registers more endpoints (subsystems' /v1/NAME/...).
 	Extra func(mux *http.ServeMux)
 }
@@ -69,7 +80,7 @@ func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
 			l.Close()
 			return nil, fmt.Errorf("setting mode of API socket %s: %w", opt.Socket, err)
 		}
-		s.unix = l
+		s.unix = httpserve.Limit(l, opt.MaxConns)
 	}
 	if opt.Listen != "" {
 		if opt.Token == "" {
@@ -81,17 +92,23 @@ func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("binding API listener %s: %w", opt.Listen, err)
 		}
-		s.tcp = l
+		s.tcpAddr = l.Addr()
+		s.tcp = httpserve.Limit(l, opt.MaxConns)
+		if opt.TLSCert != "" || opt.TLSKey != "" {
+			tl, err := httpserve.TLS(s.tcp, opt.TLSCert, opt.TLSKey)
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("API listener %s: %w", opt.Listen, err)
+			}
+			s.tcp = tl
+		}
 	}
 	return s, nil
 }
 
 // TCPAddr is the bound TCP address, if any.
 func (s *Server) TCPAddr() net.Addr {
-	if s.tcp == nil {
-		return nil
-	}
-	return s.tcp.Addr()
+	return s.tcpAddr
 }
 
 // Serve serves until ctx ends.
@@ -99,13 +116,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
 	n := 0
 	if s.unix != nil {
-		srv := &http.Server{Handler: s.Handler(false), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpserve.New(s.Handler(false))
 		s.srv = append(s.srv, srv)
 		n++
 		go func() { errc <- srv.Serve(s.unix) }()
 	}
 	if s.tcp != nil {
-		srv := &http.Server{Handler: s.Handler(true), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpserve.New(s.Handler(true))
 		s.srv = append(s.srv, srv)
 		n++
 		go func() { errc <- srv.Serve(s.tcp) }()
@@ -210,16 +227,42 @@ type Client struct {
 }
 
 // NewClient returns a client for a unix socket path, or for an
-// http(s):// URL with a bearer token.
-func NewClient(target, token string) *Client {
+// http(s):// URL with a bearer token; roots, when set, are the CAs an
+// https server's certificate must chain to (the cluster CA).
+func NewClient(target, token string, roots ...*x509.CertPool) *Client {
 	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
-		return &Client{base: strings.TrimRight(target, "/"), token: token, hc: &http.Client{Timeout: 30 * time.Second}}
+		hc := &http.Client{Timeout: 30 * time.Second}
+		if len(roots) > 0 && roots[0] != nil {
+			hc.Transport = &http.Transport{TLSClientConfig: clusterTLS(roots[0])}
+		}
+		return &Client{base: strings.TrimRight(target, "/"), token: token, hc: hc}
 	}
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", target)
 	}}
 	return &Client{base: "http://baton", hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// clusterTLS trusts a server whose certificate the cluster CA signed,
+// whatever its name: the CA signs only the pair's nodes, named by node
+// name, which the URL (an address) does not carry.
+func clusterTLS(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // the chain is verified below, the name is not
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the API server sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+			return err
+		},
+	}
 }
 
 // Status fetches the daemon's status.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/pki"
 )
 
 type fakeBackend struct {
@@ -102,5 +106,33 @@ func TestTCPNeedsToken(t *testing.T) {
 	}
 	if _, err := NewClient(url, "nope").Status(context.Background()); err == nil {
 		t.Fatal("bad token must fail")
+	}
+}
+
+// The TCP API serves HTTPS with the cluster certificate; the CLI's client
+// trusts it through the cluster CA; plain HTTP gets nothing.
+func TestTCPServesTLSWithClusterCertificate(t *testing.T) {
+	dir := t.TempDir()
+	if err := pki.Generate(dir, []string{"nva-a", "nva-b"}, time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, &fakeBackend{}, Options{Listen: "127.0.0.1:0", Token: "0123456789abcdef",
+		TLSCert: filepath.Join(dir, "nva-a.crt"), TLSKey: filepath.Join(dir, "nva-a.key")})
+	addr := s.TCPAddr().String()
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	st, err := NewClient("https://"+addr, "0123456789abcdef", roots).Status(context.Background())
+	if err != nil || st.Node != "a" {
+		t.Fatalf("status over https: %+v %v", st, err)
+	}
+	if _, err := NewClient("https://"+addr, "0123456789abcdef", x509.NewCertPool()).Status(context.Background()); err == nil {
+		t.Fatal("a certificate from another CA was trusted")
+	}
+	if _, err := NewClient("http://"+addr, "0123456789abcdef").Status(context.Background()); err == nil {
+		t.Fatal("plain HTTP answered")
 	}
 }

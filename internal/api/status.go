@@ -25,13 +25,17 @@ type Status struct {
 	Actions     []Action     `json:"actions"`
 	Transitions []Transition `json:"transitions"`
 	Hooks       []Hook       `json:"hooks,omitempty"`
+	// HooksDropped counts transitions whose hooks never ran because the
+	// hook queue was full (a hook slower than the transitions).
+	HooksDropped uint64 `json:"hooks_dropped,omitempty"`
 	// Subsystems holds each optional subsystem's own status (sessions,
 	// configsync, bgp, routes, ...).
 	Subsystems map[string]any `json:"subsystems,omitempty"`
 	Witness    *Witness       `json:"witness,omitempty"`
-	// LinksDown are tracked interfaces that are down, or up for less than
-	// the rise time (they hold the node in FAULT).
-	LinksDown []string `json:"links_down,omitempty"`
+	// LinksDown are tracked interfaces that are down; LinksRising are up
+	// again for less than node.link_rise.
+	LinksDown   []string `json:"links_down,omitempty"`
+	LinksRising []string `json:"links_rising,omitempty"`
 	// Reassertions counts re-assertions of the active role by cause;
 	// LastReassertion is the latest.
 	Reassertions    map[string]uint64 `json:"reassertions,omitempty"`

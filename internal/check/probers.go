@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/procgroup"
 )
 
 // Limits on what a check keeps of its target's output.
@@ -77,7 +78,7 @@ func (p *ExecProber) Probe(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, p.Argv[0], p.Argv[1:]...)
 	out := &tailBuffer{max: maxOutput}
 	cmd.Stdout, cmd.Stderr = out, out
-	killGroupOnCancel(cmd)
+	procgroup.KillOnCancel(cmd)
 	// Should a process outside the group keep the output open, stop
 	// waiting for it soon after the kill.
 	cmd.WaitDelay = time.Second

@@ -91,7 +91,7 @@ func cmdPeerings(e env, args []string) int {
 			fmt.Fprintf(e.stderr, "baton: %v\n", err)
 			return exitFailure
 		}
-		go func() { errc <- peerings.ServeWebhook(ctx, pc.Webhook.Listen, wh) }()
+		go func() { errc <- peerings.ServeWebhook(ctx, pc.Webhook, wh) }()
 	}
 	go func() { errc <- runner.Run(ctx) }()
 	select {

@@ -3,6 +3,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -67,6 +69,9 @@ func commands() []subcommand {
 // process exit code.
 func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	e := env{stdout: stdout, stderr: stderr, environ: environ}
+	if len(args) == 2 && args[0] == "help" {
+		return help(e, args[1])
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -84,6 +89,21 @@ func Run(args []string, stdout, stderr io.Writer, environ []string) int {
 	return exitUsage
 }
 
+// help prints one command's summary and flags (baton help COMMAND).
+func help(e env, name string) int {
+	for _, c := range commands() {
+		if c.name == name {
+			fmt.Fprintf(e.stdout, "baton %s: %s\n\n", c.name, c.summary)
+			// Every command prints its usage and flags for -h.
+			c.run(env{stdout: e.stdout, stderr: e.stdout, environ: e.environ}, []string{"-h"})
+			return exitOK
+		}
+	}
+	fmt.Fprintf(e.stderr, "baton: unknown command %q\n", name)
+	usage(e.stderr)
+	return exitUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: baton COMMAND [flags]\n\ncommands:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -91,7 +111,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nRun 'baton COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'baton help COMMAND' (or 'baton COMMAND -h') for a command's flags.")
 }
 
 func newFlags(e env, name, args string) *flag.FlagSet {
@@ -141,6 +161,7 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 func cmdRun(e env, args []string) int {
 	fs := newFlags(e, "run", "[--config FILE]")
 	path := fs.String("config", defaultConfig, "configuration file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `FILE` (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -149,6 +170,14 @@ func cmdRun(e env, args []string) int {
 		return code
 	}
 	log := newLogger(e.stderr, cfg.Log)
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "baton: %v\n", err)
+			return exitFailure
+		}
+		defer stopProfile()
+	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: log, Environ: e.environ, Version: version})
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -175,6 +204,10 @@ func cmdValidate(e env, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	if cfg.Peer.Name == "" {
+		fmt.Fprintf(e.stdout, "%s: ok (node %s, no peer: announces over BGP while healthy, %d check(s))\n", *path, cfg.Node.Name, len(cfg.Checks))
+		return exitOK
+	}
 	fmt.Fprintf(e.stdout, "%s: ok (node %s, peer %s, %d path(s), %d check(s))\n", *path, cfg.Node.Name, cfg.Peer.Name,
 		len(cfg.Peer.Paths)+len(cfg.Peer.Checks)+boolInt(cfg.Peer.Channel.Enabled), len(cfg.Checks))
 	return exitOK
@@ -188,20 +221,24 @@ func boolInt(b bool) int {
 }
 
 func cmdVersion(e env, args []string) int {
+	if err := newFlags(e, "version", "").Parse(args); err != nil {
+		return exitUsage
+	}
 	fmt.Fprintf(e.stdout, "baton %s\n", version)
 	return exitOK
 }
 
 // clientFlags adds the flags that say how to reach a daemon.
 type clientFlags struct {
-	socket, url, tokenFile, config *string
+	socket, url, tokenFile, caFile, config *string
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		socket:    fs.String("socket", "", "API unix socket (default: api.socket from --config, else /run/baton/baton.sock)"),
-		url:       fs.String("url", "", "API URL of a TCP listener, e.g. http://10.0.0.4:9443 (needs --token-file)"),
+		url:       fs.String("url", "", "API URL of a TCP listener, e.g. https://10.0.0.4:8446 (needs --token-file)"),
 		tokenFile: fs.String("token-file", "", "bearer token file for --url"),
+		caFile:    fs.String("ca-file", "", "CA bundle the --url server's certificate chains to (the cluster's ca.crt from baton keygen)"),
 		config:    fs.String("config", "", "configuration file to read api.socket from"),
 	}
 }
@@ -216,7 +253,18 @@ func (c clientFlags) client(e env) (*api.Client, error) {
 			}
 			tok = strings.TrimSpace(string(b))
 		}
-		return api.NewClient(*c.url, tok), nil
+		var roots *x509.CertPool
+		if *c.caFile != "" {
+			b, err := os.ReadFile(*c.caFile)
+			if err != nil {
+				return nil, fmt.Errorf("reading CA bundle: %w", err)
+			}
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(b) {
+				return nil, fmt.Errorf("no PEM certificate in %s", *c.caFile)
+			}
+		}
+		return api.NewClient(*c.url, tok, roots), nil
 	}
 	sock := *c.socket
 	if sock == "" && *c.config != "" {
@@ -305,8 +353,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	if st.LastError != "" {
 		fmt.Fprintf(w, "error  %s\n", st.LastError)
 	}
-	if len(st.LinksDown) > 0 {
-		fmt.Fprintf(w, "links  down: %s\n", strings.Join(st.LinksDown, ", "))
+	if len(st.LinksDown)+len(st.LinksRising) > 0 {
+		fmt.Fprintf(w, "links  down: %s  rising: %s\n", strings.Join(st.LinksDown, ", "), strings.Join(st.LinksRising, ", "))
 	}
 	if r := st.LastReassertion; r != nil {
 		var n uint64
@@ -418,6 +466,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 	for _, h := range st.Hooks {
 		fmt.Fprintf(w, "hook   %s (%s) exit %d %.0fms %s\n", h.Path, h.State, h.ExitCode, h.DurationMs, h.Error)
 	}
+	if st.HooksDropped > 0 {
+		fmt.Fprintf(w, "hooks  %d transitions dropped (the hook queue was full)\n", st.HooksDropped)
+	}
 }
 
 func cmdSwitchover(e env, args []string) int {
@@ -453,4 +504,21 @@ func cmdMaintenance(e env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "maintenance %s: %s is %s (term %d)\n", args[0], st.Node, st.Role, st.Term)
 	return exitOK
+}
+
+// startCPUProfile profiles the process into path until the returned
+// function is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func cmdKVM(e env, args []string) int {
-	if len(args) == 0 {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(e.stderr, "usage: baton kvm plan --pair pair.yaml | baton kvm check VM1.xml VM2.xml")
 		return exitUsage
 	}

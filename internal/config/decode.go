@@ -222,6 +222,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n, path, "expected a string, got %s", kindName(n))
 			return
 		}
+		if strings.Contains(n.Value, "${") {
+			d.fail(n, path, "%q: baton does not expand ${VAR} in its configuration; set the key from the environment instead (%s), or for node.name leave it empty to use the host name", n.Value, envVarHint(path))
+			return
+		}
 		v.SetString(n.Value)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode {

@@ -27,7 +27,7 @@ const (
 	defaultUnconnectedAfter  = 30 * time.Second
 	defaultHookTimeout       = 30 * time.Second
 	defaultAPISocket         = "/run/baton/baton.sock"
-	defaultMetricsListen     = ":9108"
+	defaultMetricsListen     = "127.0.0.1:9108"
 	// MetricsOff as metrics.listen disables the metrics endpoint.
 	MetricsOff = "off"
 )

@@ -56,21 +56,6 @@ func envKeys(t reflect.Type) (map[string]envKey, error) {
 	return out, nil
 }
 
-// EnvVars lists every environment variable that sets a key, with the key
-// path it sets, sorted by variable.
-func EnvVars() [][2]string {
-	keys, err := envKeys(reflect.TypeFor[Config]())
-	if err != nil {
-		return nil
-	}
-	out := make([][2]string, 0, len(keys))
-	for name, k := range keys {
-		out = append(out, [2]string{name, k.path})
-	}
-	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
-	return out
-}
-
 // applyEnv applies the BATON_ variables in environ ("KEY=value" strings, as
 // from os.Environ) to c. Variables without the prefix are ignored; when a
 // variable appears twice the last one wins.
@@ -169,4 +154,13 @@ func envNode(d *decoder, t reflect.Type, raw, path string) (*yaml.Node, bool) {
 		return nil, false
 	}
 	return n, true
+}
+
+// envVarHint names the environment variable that sets the key at path
+// ("peer.paths[0].address": the variable of the whole list, BATON_PEER_PATHS).
+func envVarHint(path string) string {
+	if i := strings.IndexByte(path, '['); i >= 0 {
+		path = path[:i]
+	}
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }

@@ -43,6 +43,12 @@ func Parse(data []byte, name string, environ []string) (*Config, error) {
 		d.decode(root, reflect.ValueOf(&c).Elem(), "")
 	}
 	applyEnv(&c, environ, origins, bad, &errs)
+	if c.Node.Name == "" {
+		// A scale set's instances share one file: each is its host.
+		if h, err := os.Hostname(); err == nil {
+			c.Node.Name = h
+		}
+	}
 	deriveDefaults(&c, origins)
 	errs = append(errs, validateConfig(&c, origins, bad, name)...)
 	errs.sort()

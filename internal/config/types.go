@@ -8,6 +8,7 @@ import (
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
 	"github.com/batonha/baton/internal/action/dns"
+	"github.com/batonha/baton/internal/action/localroutes"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/configsync"
@@ -32,15 +33,16 @@ type Config struct {
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
 	// Defaulter and Checker interfaces.
-	VIP       *vip.Config         `yaml:"vip"`       // virtual IPs with gratuitous ARP / unsolicited NA
-	Routes    *routes.Config      `yaml:"routes"`    // cloud route tables (AWS, Azure)
-	Addresses *addresses.Config   `yaml:"addresses"` // cloud secondary and public IPs
-	Sessions  *sessionsync.Config `yaml:"sessions"`  // conntrack replication to the peer
-	Sync      *configsync.Config  `yaml:"sync"`      // configuration file replication
-	BGP       *bgp.Config         `yaml:"bgp"`       // announcements to route servers
-	Witness   *witness.Config     `yaml:"witness"`   // lease that a node must hold to be active
-	Events    *hostevents.Config  `yaml:"events"`    // planned host events drain the node first
-	DNS       *dns.Config         `yaml:"dns"`       // a DNS name that follows the active
+	VIP         *vip.Config         `yaml:"vip"`          // virtual IPs with gratuitous ARP / unsolicited NA
+	Routes      *routes.Config      `yaml:"routes"`       // cloud route tables (AWS, Azure)
+	Addresses   *addresses.Config   `yaml:"addresses"`    // cloud secondary and public IPs
+	Sessions    *sessionsync.Config `yaml:"sessions"`     // conntrack replication to the peer
+	Sync        *configsync.Config  `yaml:"sync"`         // configuration file replication
+	BGP         *bgp.Config         `yaml:"bgp"`          // announcements to route servers
+	Witness     *witness.Config     `yaml:"witness"`      // lease that a node must hold to be active
+	Events      *hostevents.Config  `yaml:"events"`       // planned host events drain the node first
+	DNS         *dns.Config         `yaml:"dns"`          // a DNS name that follows the active
+	LocalRoutes *localroutes.Config `yaml:"local_routes"` // the active's kernel routes, copied to the standby
 }
 
 // Node describes this appliance.
@@ -66,7 +68,7 @@ type Log struct {
 
 // Heartbeat configures the UDP heartbeat protocol.
 type Heartbeat struct {
-	Interval     time.Duration `yaml:"interval"`      // >= 50ms, default 1s
+	Interval     time.Duration `yaml:"interval"`      // >= 10ms, default 1s
 	Misses       int           `yaml:"misses"`        // >= 1, default 3: a path is down after Misses*Interval of silence
 	Listen       string        `yaml:"listen"`        // UDP host:port, default ":5405"
 	KeyFile      string        `yaml:"key_file"`      // required: pre-shared key (at least 16 bytes); signs
@@ -142,11 +144,24 @@ type API struct {
 	Socket    string `yaml:"socket"`     // default /run/baton/baton.sock
 	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	// TLS is the TCP listener's certificate; by default the cluster's
+	// from baton keygen (link.cert_file and link.key_file).
+	TLS TLSFiles `yaml:"tls"`
+	// Insecure serves the TCP listener as plain HTTP (the token then
+	// travels in clear).
+	Insecure bool `yaml:"insecure"`
+}
+
+// TLSFiles name a server certificate and its key (PEM).
+type TLSFiles struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Metrics is the Prometheus endpoint.
 type Metrics struct {
-	Listen string `yaml:"listen"` // default ":9108"; "off" disables
+	Listen    string `yaml:"listen"`     // default "127.0.0.1:9108"; "off" disables
+	TokenFile string `yaml:"token_file"` // optional bearer token scrapers must send
 }
 
 // Link is the mutual-TLS peer link that session and configuration sync

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/action/bgp"
 )
 
 // Adding a section: give Config a field with a yaml tag and give the
@@ -298,7 +300,7 @@ func (l *Log) validate(v *validator) {
 }
 
 func (h *Heartbeat) validate(v *validator) {
-	v.minDuration("interval", h.Interval, 50*time.Millisecond)
+	v.minDuration("interval", h.Interval, 10*time.Millisecond)
 	v.atLeast("misses", h.Misses, 1)
 	v.listenAddr("listen", h.Listen)
 	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start
@@ -308,7 +310,24 @@ func (h *Heartbeat) validate(v *validator) {
 	v.intRange("replay_window", h.ReplayWindow, 64, 4096)
 }
 
+// absent reports a peer section left out: a node with no peer, allowed
+// when it only announces over BGP in active-active mode (Config.validate).
+func (p *Peer) absent() bool {
+	return p.Name == "" && len(p.Paths) == 0 && len(p.Checks) == 0 && p.Channel.Address == ""
+}
+
 func (p *Peer) validate(v *validator) {
+	if p.absent() {
+		c := v.root
+		switch {
+		case c.BGP == nil || c.BGP.Mode != bgp.ModeActiveActive:
+			v.errorf("name", "required (only a node that announces over BGP with bgp.mode: active-active may have no peer)")
+			v.errorf("paths", "at least one path to the peer is required")
+		case c.Sessions != nil && c.Sessions.Enabled, c.Sync != nil && c.Sync.Enabled:
+			v.errorf("name", "required by sessions and sync (they replicate to the peer)")
+		}
+		return
+	}
 	v.pattern("name", p.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
 	if len(p.Paths) == 0 {
 		v.errorf("paths", "at least one path to the peer is required")
@@ -463,11 +482,37 @@ func (a *API) validate(v *validator) {
 	if a.TokenFile != "" {
 		v.absPath("token_file", a.TokenFile)
 	}
+	if a.Listen != "" && !a.Insecure && (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
+		v.errorf("tls.key_file", "tls.cert_file and tls.key_file go together")
+	}
+	if a.Listen != "" && !a.Insecure && a.TLS.CertFile == "" && (v.root == nil || v.root.Link.CertFile == "" || v.root.Link.KeyFile == "") {
+		v.errorf("tls.cert_file", "required when api.listen is set (default: link.cert_file from baton keygen); insecure: true serves plain HTTP")
+	}
+	for _, f := range []struct{ k, p string }{{"tls.cert_file", a.TLS.CertFile}, {"tls.key_file", a.TLS.KeyFile}} {
+		if f.p != "" {
+			v.absPath(f.k, f.p)
+		}
+	}
+}
+
+// APITLS is the TCP API's certificate and key: api.tls, else the
+// cluster's (link); empty when insecure.
+func (c *Config) APITLS() TLSFiles {
+	if c.API.Insecure {
+		return TLSFiles{}
+	}
+	if c.API.TLS.CertFile != "" {
+		return c.API.TLS
+	}
+	return TLSFiles{CertFile: c.Link.CertFile, KeyFile: c.Link.KeyFile}
 }
 
 func (m *Metrics) validate(v *validator) {
 	if m.Listen != MetricsOff {
 		v.listenAddr("listen", m.Listen)
+	}
+	if m.TokenFile != "" {
+		v.absPath("token_file", m.TokenFile)
 	}
 }
 

@@ -62,7 +62,7 @@ func TestDefault(t *testing.T) {
 		{"probe.unconnected_after", d.Probe.UnconnectedAfter, 30 * time.Second},
 		{"hooks.timeout", d.Hooks.Timeout, 30 * time.Second},
 		{"api.socket", d.API.Socket, "/run/baton/baton.sock"},
-		{"metrics.listen", d.Metrics.Listen, ":9108"},
+		{"metrics.listen", d.Metrics.Listen, "127.0.0.1:9108"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -140,8 +140,8 @@ func TestRules(t *testing.T) {
 		{"state dir relative", func(c *Config) { c.Node.StateDir = "var/lib" }, "node.state_dir", "absolute"},
 		{"log level", func(c *Config) { c.Log.Level = "trace" }, "log.level", `one of debug, info, warn, error (got "trace")`},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "one of text, json"},
-		{"interval too short", func(c *Config) { c.Heartbeat.Interval = 10 * time.Millisecond }, "heartbeat.interval", "must be at least 50ms (got 10ms)"},
-		{"interval edge", func(c *Config) { c.Heartbeat.Interval = 50 * time.Millisecond }, "", ""},
+		{"interval too short", func(c *Config) { c.Heartbeat.Interval = 5 * time.Millisecond }, "heartbeat.interval", "must be at least 10ms (got 5ms)"},
+		{"interval edge", func(c *Config) { c.Heartbeat.Interval = 10 * time.Millisecond }, "", ""},
 		{"misses zero", func(c *Config) { c.Heartbeat.Misses = 0 }, "heartbeat.misses", "at least 1"},
 		{"replay low", func(c *Config) { c.Heartbeat.ReplayWindow = 63 }, "heartbeat.replay_window", "between 64 and 4096"},
 		{"replay high", func(c *Config) { c.Heartbeat.ReplayWindow = 4097 }, "heartbeat.replay_window", "between 64 and 4096"},
@@ -248,8 +248,18 @@ func TestRules(t *testing.T) {
 		{"hook relative", func(c *Config) { c.Hooks.Fault = []string{"/ok.sh", "notify.sh"} }, "hooks.fault[1]", "absolute path"},
 		{"hook timeout", func(c *Config) { c.Hooks.Timeout = 0 }, "hooks.timeout", "greater than 0"},
 		{"api socket relative", func(c *Config) { c.API.Socket = "baton.sock" }, "api.socket", "absolute path"},
-		{"api listen needs token", func(c *Config) { c.API.Listen = "127.0.0.1:8446" }, "api.token_file", "required when api.listen is set"},
-		{"api listen with token ok", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.TokenFile = "/etc/baton/token" }, "", ""},
+		{"api listen needs token", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.Insecure = true }, "api.token_file", "required when api.listen is set"},
+		{"api listen with token and insecure ok", func(c *Config) {
+			c.API.Listen = "127.0.0.1:8446"
+			c.API.TokenFile = "/etc/baton/token"
+			c.API.Insecure = true
+		}, "", ""},
+		{"api listen needs a certificate", func(c *Config) { c.API.Listen = "127.0.0.1:8446"; c.API.TokenFile = "/etc/baton/token" }, "api.tls.cert_file", "required when api.listen is set"},
+		{"api listen with certificate ok", func(c *Config) {
+			c.API.Listen = "127.0.0.1:8446"
+			c.API.TokenFile = "/etc/baton/token"
+			c.API.TLS = TLSFiles{CertFile: "/etc/baton/api.crt", KeyFile: "/etc/baton/api.key"}
+		}, "", ""},
 		{"api token relative", func(c *Config) { c.API.TokenFile = "token" }, "api.token_file", "absolute path"},
 		{"metrics off", func(c *Config) { c.Metrics.Listen = "off" }, "", ""},
 		{"metrics bad", func(c *Config) { c.Metrics.Listen = "on" }, "metrics.listen", "not host:port"},

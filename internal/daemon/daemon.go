@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -47,6 +45,18 @@ type Options struct {
 	Links linkwatch.Source
 }
 
+// peerWatch is what the daemon needs of the heartbeat monitor: events
+// about the peer in, this node's advertised state out.
+type peerWatch interface {
+	Run(ctx context.Context) error
+	Events() <-chan heartbeat.Event
+	SetLocal(heartbeat.Local)
+	SendNow()
+	Status() heartbeat.Status
+	// Acked is the newest of this node's heartbeats the peer echoed.
+	Acked() time.Time
+}
+
 // Daemon is one running baton node.
 type Daemon struct {
 	cfg     *config.Config
@@ -56,7 +66,7 @@ type Daemon struct {
 	started time.Time
 
 	machine  *role.Machine
-	hb       *heartbeat.Monitor
+	hb       peerWatch
 	checks   *check.Set
 	probe    *probe.Responder
 	hooks    *hooks.Runner
@@ -96,6 +106,11 @@ type Daemon struct {
 
 	feedWatchdog func()
 
+	// timer wakes the loop at the role machine's next deadline.
+	timer clock.Timer
+	// initial are the transitions New caused (maintenance restored), for
+	// the loop to carry out first.
+	initial []role.Transition
 	// persisted is what the state file holds (owned by the loop).
 	persisted store.State
 
@@ -184,7 +199,7 @@ func New(opt Options) (*Daemon, error) {
 		// A node restarted mid-upgrade stays out of the way until the
 		// operator turns maintenance off.
 		log.Info("maintenance mode restored from the state file")
-		d.machine.SetMaintenance(clk.Now(), true)
+		d.initial = d.machine.SetMaintenance(clk.Now(), true)
 	}
 	if cfg.Witness != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -203,8 +218,9 @@ func New(opt Options) (*Daemon, error) {
 		Node: cfg.Node.Name, Peer: cfg.Peer.Name,
 		Interval: cfg.Heartbeat.Interval, Misses: cfg.Heartbeat.Misses,
 		Listen: cfg.Heartbeat.Listen, Keys: keys, ReplayWindow: cfg.Heartbeat.ReplayWindow,
-		Clock: clk, Logger: log,
+		Clock: clk, Logger: log, Epoch: nextEpoch(prev, clk.Now()),
 	}
+	d.persisted.Epoch = hbc.Epoch
 	for _, p := range cfg.Peer.Paths {
 		hbc.Paths = append(hbc.Paths, heartbeat.PathConfig{Name: p.Name, Address: p.Address, Source: p.Source})
 	}
@@ -287,7 +303,20 @@ func New(opt Options) (*Daemon, error) {
 		}
 	})
 	d.snap = d.machine.Snapshot()
+	d.timer = clk.NewTimer(time.Hour)
 	return d, nil
+}
+
+// nextEpoch is this run's heartbeat epoch: one more than the last run's,
+// so that the peer tells a restart from a replay whatever the wall clock
+// does. Without a persisted epoch (first start, or a state file from
+// before epochs were persisted) it is the clock's unix nanoseconds, which
+// is above what such a peer has heard from this node.
+func nextEpoch(prev store.State, now time.Time) uint64 {
+	if prev.Epoch == 0 {
+		return uint64(now.UnixNano())
+	}
+	return prev.Epoch + 1
 }
 
 func reconcileEvery(cfg *config.Config) time.Duration {
@@ -330,18 +359,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiTLS := d.cfg.APITLS()
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
-	var metricsLn net.Listener
-	if d.cfg.Metrics.Listen != "" && d.cfg.Metrics.Listen != "off" {
-		metricsLn, err = net.Listen("tcp", d.cfg.Metrics.Listen)
-		if err != nil {
-			return fmt.Errorf("binding metrics listener %s (metrics.listen): %w", d.cfg.Metrics.Listen, err)
-		}
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	if err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -356,6 +383,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// stays up until this node has stepped down.
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
+	// The epoch is saved before the first heartbeat carries it: a run must
+	// never reuse the epoch of an earlier one.
+	if err := d.store.Save(d.persisted); err != nil {
+		return fmt.Errorf("persisting the heartbeat epoch: %w", err)
+	}
 	hbErr := make(chan error, 1)
 	hbDone := make(chan struct{})
 	d.advert = d.machine.Advert()
@@ -364,10 +396,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
 	if metricsLn != nil {
-		srv := &http.Server{Handler: d.metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		goRun(func(c context.Context) {
-			go func() { <-c.Done(); srv.Close() }()
-			_ = srv.Serve(metricsLn)
+			go func() { <-c.Done(); metricsSrv.Close() }()
+			_ = metricsSrv.Serve(metricsLn)
 		})
 	}
 	goRun(d.pipeline.Run)

@@ -18,7 +18,7 @@ import (
 
 // loop owns the role machine.
 func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEvents <-chan witness.Event) error {
-	timer := d.clk.NewTimer(time.Hour)
+	timer := d.timer
 	defer timer.Stop()
 	// The watchdog is fed from this loop, so a wedged role machine gets
 	// the process restarted by systemd.
@@ -33,6 +33,7 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 			wd.Reset(wdEvery)
 		}
 	}
+	d.apply(d.initial)
 	d.arm(timer)
 	for {
 		var trs []role.Transition

@@ -31,7 +31,7 @@ func (d *Daemon) Status() api.Status {
 		Reason: string(snap.Reason), Since: snap.Since, Priority: d.cfg.Node.Priority, Preempt: d.cfg.Node.Preempt,
 		Maintenance: snap.Maintenance, Handover: snap.Handover, Healthy: snap.Health.Known && snap.Health.Healthy,
 		LastError: snap.LastError, StartedAt: d.started,
-		LinksDown: snap.LinksDown, Reassertions: reasserts, LastReassertion: lastReassert,
+		LinksDown: snap.LinksDown, LinksRising: snap.LinksRising, Reassertions: reasserts, LastReassertion: lastReassert,
 	}
 	hs := d.hb.Status()
 	st.Peer = api.PeerStatus{Name: d.cfg.Peer.Name, Alive: hs.Alive, Gone: hs.Gone, LastHeard: hs.LastHeard, Drops: hs.Drops}
@@ -88,6 +88,7 @@ func (d *Daemon) Status() api.Status {
 			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
 			Waiting: snap.WantsLease && !snap.Lease && !snap.HoldingByPeer, HoldingByPeer: snap.HoldingByPeer}
 	}
+	st.HooksDropped = d.hooks.Dropped()
 	for _, h := range d.hooks.Status() {
 		st.Hooks = append(st.Hooks, api.Hook{Path: h.Path, State: h.To, ExitCode: h.ExitCode, DurationMs: ms(h.Duration), Error: h.Error})
 	}

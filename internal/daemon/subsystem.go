@@ -45,6 +45,7 @@ func (d *Daemon) buildSubsystems() error {
 		d.buildBGP,
 		d.buildEvents,
 		d.buildDNS,
+		d.buildLocalRoutes,
 	} {
 		s, err := build()
 		if err != nil {

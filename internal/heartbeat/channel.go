@@ -12,8 +12,12 @@ import (
 	"time"
 )
 
-// minFrame is the shortest message a channel frame may hold.
-const minFrame = fixedSize + 2
+// A channel frame is a 2-byte length and the message; minFrame is the
+// shortest message a frame may hold.
+const (
+	frameHeader = 2
+	minFrame    = fixedSize + 2
+)
 
 // outConn is the connection we dialed to the peer; we only write to it.
 type outConn struct {
@@ -21,13 +25,10 @@ type outConn struct {
 	wmu sync.Mutex
 }
 
-// write sends one length-prefixed frame. A socket deadline bounds a write
-// to a peer that stopped reading; it is real time because it limits I/O,
-// not protocol timing.
-func (o *outConn) write(msg []byte, timeout time.Duration) error {
-	frame := make([]byte, 2, 2+len(msg))
-	binary.BigEndian.PutUint16(frame, uint16(len(msg)))
-	frame = append(frame, msg...)
+// write sends one frame (length and message). A socket deadline bounds a
+// write to a peer that stopped reading; it is real time because it limits
+// I/O, not protocol timing.
+func (o *outConn) write(frame []byte, timeout time.Duration) error {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
 	if err := o.c.SetWriteDeadline(time.Now().Add(max(timeout, time.Second))); err != nil {
@@ -206,8 +207,9 @@ func (m *Monitor) readInbound(ic *inConn) {
 	// is kept until it closes or the kernel drops it.
 	_ = ic.c.SetReadDeadline(time.Now().Add(max(m.userTimeout(), 2*time.Second)))
 	authenticated := false
-	var hdr [2]byte
+	var hdr [frameHeader]byte
 	buf := make([]byte, MaxMessageSize)
+	ms, intern := newMACs(m.cfg.Keys), m.internName
 	for {
 		if _, err := io.ReadFull(ic.c, hdr[:]); err != nil {
 			m.inboundClosed(ic, err)
@@ -223,7 +225,7 @@ func (m *Monitor) readInbound(ic *inConn) {
 			m.inboundClosed(ic, err)
 			return
 		}
-		msg, err := Decode(buf[:n], m.cfg.Keys)
+		msg, err := decode(buf[:n], ms, intern)
 		if err != nil {
 			m.drop(dropReason(err), err)
 			continue
@@ -239,7 +241,8 @@ func (m *Monitor) readInbound(ic *inConn) {
 // closed or reset the connection that carried its latest messages, its
 // process is gone.
 func (m *Monitor) inboundClosed(ic *inConn, err error) {
-	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.ECONNRESET) {
+	reset := errors.Is(err, syscall.ECONNRESET)
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !reset {
 		m.log.Debug("peer channel connection failed", "err", err)
 		return
 	}
@@ -248,5 +251,20 @@ func (m *Monitor) inboundClosed(ic *inConn, err error) {
 	if !m.running || m.gone || m.currentIn != ic || !ic.authenticated || ic.epoch != m.replay.epoch {
 		return
 	}
-	m.goneLocked(ic.epoch, false, "peer channel closed")
+	if !reset {
+		m.goneLocked(ic.epoch, false, "peer channel closed")
+		return
+	}
+	// Anyone on the path can forge a reset; a killed process closes with a
+	// FIN. The peer is gone only if nothing newer arrives in time.
+	epoch, top := m.replay.epoch, m.replay.top
+	m.log.Info("peer channel reset; gone unless a newer heartbeat arrives", "epoch", epoch, "seq", top)
+	m.clk.AfterFunc(m.cfg.Interval*3/2, func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if !m.running || m.gone || m.replay.epoch != epoch || m.replay.top != top {
+			return
+		}
+		m.goneLocked(epoch, false, "peer channel reset and nothing newer heard")
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 
 	"github.com/batonha/baton/internal/role"
@@ -103,6 +104,16 @@ func validName(s string, max int) bool {
 
 // Encode returns m signed with key.
 func Encode(m *Message, key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, errors.New("encoding heartbeat: empty key")
+	}
+	return appendEncoded(make([]byte, 0, fixedSize+len(m.Node)+len(m.Path)), m, hmac.New(sha256.New, key))
+}
+
+// appendEncoded appends m, signed with mac (an HMAC-SHA256 keyed with the
+// signing key, reset here; nil for no key), to b. It allocates nothing
+// when b has room.
+func appendEncoded(b []byte, m *Message, mac hash.Hash) ([]byte, error) {
 	switch {
 	case !validName(m.Node, MaxNodeName):
 		return nil, fmt.Errorf("encoding heartbeat: node name %q is not 1..%d printable characters", m.Node, MaxNodeName)
@@ -114,10 +125,10 @@ func Encode(m *Message, key []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encoding heartbeat: unknown state %d", m.State)
 	case m.Flags&^knownFlags != 0:
 		return nil, fmt.Errorf("encoding heartbeat: unknown flags %#x", uint8(m.Flags))
-	case len(key) == 0:
+	case mac == nil:
 		return nil, errors.New("encoding heartbeat: empty key")
 	}
-	b := make([]byte, 0, fixedSize+len(m.Node)+len(m.Path))
+	start := len(b)
 	b = append(b, magic...)
 	b = append(b, Version, 0)
 	b = append(b, byte(len(m.Node)))
@@ -132,14 +143,47 @@ func Encode(m *Message, key []byte) ([]byte, error) {
 	b = append(b, byte(m.State))
 	b = binary.BigEndian.AppendUint64(b, m.Term)
 	b = append(b, m.Priority, byte(m.Flags))
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b)
+	mac.Reset()
+	mac.Write(b[start:])
 	return mac.Sum(b), nil
+}
+
+// macs holds one keyed HMAC-SHA256 per key, reused from message to
+// message (keying costs more than the message), and room for a sum. Not
+// safe for concurrent use.
+type macs struct {
+	h   []hash.Hash
+	sum []byte
+}
+
+func newMACs(keys [][]byte) *macs {
+	ms := &macs{sum: make([]byte, 0, macSize)}
+	for _, k := range keys {
+		if len(k) > 0 {
+			ms.h = append(ms.h, hmac.New(sha256.New, k))
+		}
+	}
+	return ms
+}
+
+// signer is the HMAC of the signing key (the first), nil without keys.
+func (ms *macs) signer() hash.Hash {
+	if len(ms.h) == 0 {
+		return nil
+	}
+	return ms.h[0]
 }
 
 // Decode parses and authenticates b, accepting a MAC under any of keys.
 // It never panics; its errors wrap ErrMalformed or ErrBadMAC.
 func Decode(b []byte, keys [][]byte) (Message, error) {
+	return decode(b, newMACs(keys), nil)
+}
+
+// decode is Decode with reusable MACs. intern, when set, returns the
+// string for a node or path name (a known name without allocating); nil
+// copies the bytes.
+func decode(b []byte, ms *macs, intern func([]byte) string) (Message, error) {
 	var m Message
 	malformed := func(format string, a ...any) (Message, error) {
 		return Message{}, fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, a...)...)
@@ -172,8 +216,11 @@ func Decode(b []byte, keys [][]byte) (Message, error) {
 	if want := fixedSize + n + p; len(b) != want {
 		return malformed("%d bytes, want %d for name lengths %d and %d", len(b), want, n, p)
 	}
-	m.Node = string(b[7:off])
-	m.Path = string(b[off+1 : off+1+p])
+	if intern == nil {
+		intern = func(b []byte) string { return string(b) }
+	}
+	m.Node = intern(b[7:off])
+	m.Path = intern(b[off+1 : off+1+p])
 	if !validName(m.Node, MaxNodeName) || !validName(m.Path, MaxPathName) {
 		return malformed("names contain non-printable characters")
 	}
@@ -199,10 +246,11 @@ func Decode(b []byte, keys [][]byte) (Message, error) {
 		return malformed("unknown flags %#x", uint8(m.Flags))
 	}
 	body, sum := b[:o+51], b[o+51:]
-	for _, k := range keys {
-		mac := hmac.New(sha256.New, k)
+	for _, mac := range ms.h {
+		mac.Reset()
 		mac.Write(body)
-		if hmac.Equal(mac.Sum(nil), sum) {
+		ms.sum = mac.Sum(ms.sum[:0])
+		if hmac.Equal(ms.sum, sum) {
 			return m, nil
 		}
 	}

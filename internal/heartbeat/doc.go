@@ -15,10 +15,12 @@
 // Each node listens on a TCP address and dials the peer's. A node sends its
 // messages on the connection it dialed and reads the peer's on the one it
 // accepted. When the peer's process dies, its kernel closes that
-// connection: EOF or ECONNRESET on the accepted connection that last carried
-// a valid message means the peer process is gone, and the peer is declared
+// connection with a FIN: EOF on the accepted connection that last carried a
+// valid message means the peer process is gone, and the peer is declared
 // dead at once (every heartbeat path down, PeerDead with Gone set) without
-// waiting for Misses*Interval. Messages carrying the epoch of a gone process
+// waiting for Misses*Interval. A reset (ECONNRESET) can be forged by anyone
+// on the path, so it only raises a suspicion: the peer is gone if no newer
+// sequence number arrives within 1.5 intervals. Messages carrying the epoch of a gone process
 // are then ignored (drop reason dead_epoch), so late UDP datagrams cannot
 // revive it; a message with a newer epoch, or a valid message on an inbound
 // connection accepted after the peer was found gone, revives it. A message
@@ -38,7 +40,7 @@
 //	7+N     1     P, length of the path name, 1..32
 //	8+N     P     path name, printable ASCII without space ("channel" on the TCP channel)
 //	o=8+N+P
-//	o       8     epoch: the sender's start time in unix nanoseconds; names one process run
+//	o       8     epoch: names one process run; grows from run to run (a persisted restart counter)
 //	o+8     8     seq: one counter per sender across all paths, starting at 1
 //	o+16    8     sent: the sender's clock when sending, unix nanoseconds (signed)
 //	o+24    8     echo: the last sent time the sender received from us on this path, 0 if none

@@ -48,7 +48,8 @@ type Event struct {
 	Kind EventKind
 	Path string // the path concerned (Message, PathUp, PathDown)
 	// Info is the peer's advertised state: on Message, and on PeerAlive
-	// when a message has been heard. Info.Name is the peer's name.
+	// when a message brought the peer back. Info.Name is the peer's name;
+	// it is empty when the peer's state is unknown (a peer check passed).
 	Info    role.PeerInfo
 	Leaving bool // the peer announced a graceful shutdown
 	Gone    bool // PeerDead because the peer's process is gone (channel closed) or left

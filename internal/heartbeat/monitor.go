@@ -2,10 +2,13 @@ package heartbeat
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -16,7 +19,7 @@ import (
 
 // Limits and defaults.
 const (
-	MinInterval         = 50 * time.Millisecond
+	MinInterval         = 10 * time.Millisecond
 	DefaultReplayWindow = 1024
 	MinReplayWindow     = 32
 	MaxReplayWindow     = 1 << 16
@@ -63,16 +66,20 @@ type CheckConfig struct {
 // Config configures a Monitor.
 type Config struct {
 	Node, Peer   string
-	Interval     time.Duration // >= 50ms
+	Interval     time.Duration // >= MinInterval
 	Misses       int           // >= 1: a path is down after Misses*Interval of silence
 	Listen       string        // UDP listen host:port
 	Keys         [][]byte      // see LoadKeys; signs with Keys[0]
 	ReplayWindow int           // 0 means DefaultReplayWindow
-	Paths        []PathConfig  // at least one
+	Paths        []PathConfig  // at least one, unless Peer is empty (no peer)
 	Channel      *ChannelConfig
 	Checks       []CheckConfig
 	Clock        clock.Clock  // default clock.Real
 	Logger       *slog.Logger // default discards
+	// Epoch names this run in every message; it must grow from one run
+	// to the next whatever the wall clock does (the daemon persists a
+	// restart counter). 0 means the clock's unix nanoseconds at Run.
+	Epoch uint64
 }
 
 // Local is what this node advertises in its heartbeats.
@@ -119,7 +126,9 @@ type pathState struct {
 	// udp
 	address, source string
 	addr            *net.UDPAddr
+	addrPort        netip.AddrPort // addr, for sending without allocating
 	conn            net.PacketConn
+	buf             []byte // the message being sent (guarded by Monitor.sendMu)
 	// check
 	check *CheckConfig
 	fails int
@@ -130,7 +139,11 @@ type pathState struct {
 	sent, received uint64
 	lastErr        string
 	deadline       time.Time
-	timer          clock.Timer
+	// timer fires at the deadline or earlier: a message moves only the
+	// deadline, and expire re-arms the timer for what is left (no timer
+	// reset per message).
+	timer clock.Timer
+	armed bool
 	// echo: the peer's last sent time on this path and when we got it
 	peerSent   int64
 	peerSentAt time.Time
@@ -153,6 +166,12 @@ type Monitor struct {
 	noLeaving bool           // exit without the Leaving message, like a killed process
 
 	wg sync.WaitGroup
+
+	// sendMu serializes send: it reuses the paths' buffers, outs and
+	// sign. Lock it before mu.
+	sendMu sync.Mutex
+	outs   []outgoing
+	sign   hash.Hash
 
 	mu        sync.Mutex
 	started   bool
@@ -231,7 +250,7 @@ func validate(c *Config) error {
 	if !validName(c.Node, MaxNodeName) {
 		return fmt.Errorf("node name %q must be 1..%d printable characters", c.Node, MaxNodeName)
 	}
-	if !validName(c.Peer, MaxNodeName) {
+	if c.Peer != "" && !validName(c.Peer, MaxNodeName) {
 		return fmt.Errorf("peer name %q must be 1..%d printable characters", c.Peer, MaxNodeName)
 	}
 	if c.Node == c.Peer {
@@ -257,7 +276,9 @@ func validate(c *Config) error {
 	if c.ReplayWindow != 0 && (c.ReplayWindow < MinReplayWindow || c.ReplayWindow > MaxReplayWindow) {
 		return fmt.Errorf("replay window %d out of %d..%d", c.ReplayWindow, MinReplayWindow, MaxReplayWindow)
 	}
-	if len(c.Paths) == 0 {
+	// No peer at all (a scale-set node that only announces over BGP):
+	// the monitor listens, sends nothing and never hears a peer.
+	if len(c.Paths) == 0 && c.Peer != "" {
 		return errors.New("no path to the peer")
 	}
 	names := map[string]bool{}
@@ -434,7 +455,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 			close(m.events)
 			return fmt.Errorf("resolving heartbeat path %s address %s: %w", p.name, p.address, err)
 		}
-		p.addr, p.conn = addr, udp
+		ap := addr.AddrPort()
+		p.addr, p.addrPort, p.conn = addr, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), udp
 		if p.source != "" {
 			c, err := net.ListenPacket("udp", net.JoinHostPort(p.source, "0"))
 			if err != nil {
@@ -471,7 +493,10 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}()
 
 	m.mu.Lock()
-	m.epoch = uint64(m.clk.Now().UnixNano())
+	m.epoch = m.cfg.Epoch
+	if m.epoch == 0 {
+		m.epoch = uint64(m.clk.Now().UnixNano())
+	}
 	m.running = true
 	m.mu.Unlock()
 	m.log.Info("heartbeat started", "listen", udp.LocalAddr().String(), "epoch", m.epoch)
@@ -546,13 +571,15 @@ type outgoing struct {
 // send signs and sends one message on every UDP path and on the channel
 // (only on the channel when channelOnly).
 func (m *Monitor) send(leaving, channelOnly bool) {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
 	m.mu.Lock()
 	if !m.running {
 		m.mu.Unlock()
 		return
 	}
 	now := m.clk.Now()
-	var outs []outgoing
+	outs := m.outs[:0]
 	for _, p := range m.paths {
 		if !p.heartbeat() || (channelOnly && p.kind != KindChannel) || (p.kind == KindChannel && m.out == nil) {
 			continue
@@ -565,14 +592,18 @@ func (m *Monitor) send(leaving, channelOnly bool) {
 		}
 		outs = append(outs, outgoing{p, b})
 	}
+	m.outs = outs
 	out := m.out
 	m.mu.Unlock()
 
 	for _, o := range outs {
 		var err error
-		if o.p.kind == KindChannel {
+		switch c, udp := o.p.conn.(*net.UDPConn); {
+		case o.p.kind == KindChannel:
 			err = out.write(o.b, m.cfg.Interval)
-		} else {
+		case udp:
+			_, err = c.WriteToUDPAddrPort(o.b, o.p.addrPort)
+		default:
 			_, err = o.p.conn.WriteTo(o.b, o.p.addr)
 		}
 		m.mu.Lock()
@@ -589,6 +620,9 @@ func (m *Monitor) send(leaving, channelOnly bool) {
 	}
 }
 
+// encodeLocked signs the next message for p into p's buffer; on the
+// channel the buffer starts with the frame's length. Called with sendMu
+// and mu held.
 func (m *Monitor) encodeLocked(p *pathState, now time.Time, leaving bool) ([]byte, error) {
 	m.seq++
 	l := m.local
@@ -606,7 +640,7 @@ func (m *Monitor) encodeLocked(p *pathState, now time.Time, leaving bool) ([]byt
 		msg.Echo = p.peerSent
 		msg.EchoDelay = int64(max(now.Sub(p.peerSentAt), 0))
 	}
-	for _, f := range []struct {
+	for _, f := range [...]struct {
 		on   bool
 		flag Flags
 	}{{l.Healthy, FlagHealthy}, {l.Maintenance, FlagMaintenance}, {l.Handover, FlagHandover}, {l.Preempt, FlagPreempt}, {leaving, FlagLeaving}, {l.Yielding, FlagYielding}} {
@@ -614,13 +648,35 @@ func (m *Monitor) encodeLocked(p *pathState, now time.Time, leaving bool) ([]byt
 			msg.Flags |= f.flag
 		}
 	}
-	return Encode(&msg, m.cfg.Keys[0])
+	if m.sign == nil {
+		m.sign = newMACs(m.cfg.Keys[:1]).signer()
+	}
+	if p.buf == nil {
+		p.buf = make([]byte, 0, frameHeader+MaxMessageSize)
+	}
+	if p.kind != KindChannel {
+		return appendEncoded(p.buf[:0], &msg, m.sign)
+	}
+	b, err := appendEncoded(p.buf[:frameHeader], &msg, m.sign)
+	if err != nil {
+		return nil, err
+	}
+	binary.BigEndian.PutUint16(b, uint16(len(b)-frameHeader))
+	return b, nil
 }
 
 func (m *Monitor) readUDP(conn net.PacketConn) {
 	buf := make([]byte, 2048)
+	ms, intern := newMACs(m.cfg.Keys), m.internName
+	uc, _ := conn.(*net.UDPConn)
 	for {
-		n, _, err := conn.ReadFrom(buf)
+		var n int
+		var err error
+		if uc != nil {
+			n, _, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			n, _, err = conn.ReadFrom(buf)
+		}
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || !m.isRunning() {
 				return
@@ -628,13 +684,26 @@ func (m *Monitor) readUDP(conn net.PacketConn) {
 			m.log.Debug("reading heartbeat socket", "err", err)
 			continue
 		}
-		msg, err := Decode(buf[:n], m.cfg.Keys)
+		msg, err := decode(buf[:n], ms, intern)
 		if err != nil {
 			m.drop(dropReason(err), err)
 			continue
 		}
 		m.handle(msg, KindUDP, nil)
 	}
+}
+
+// internName returns the configured string for the peer's or a path's
+// name, so that decoding a heartbeat allocates nothing; other names are
+// copied (and dropped by handle).
+func (m *Monitor) internName(b []byte) string {
+	if string(b) == m.cfg.Peer {
+		return m.cfg.Peer
+	}
+	if p := m.byName[string(b)]; p != nil {
+		return p.name
+	}
+	return string(b)
 }
 
 func (m *Monitor) isRunning() bool {
@@ -722,7 +791,10 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 	// the peer is now.
 	newest := m.replay.newest(msg.Seq)
 	if newest {
-		m.peer = &info
+		if m.peer == nil {
+			m.peer = new(role.PeerInfo)
+		}
+		*m.peer = info
 	}
 	if msg.Flags&FlagLeaving != 0 {
 		m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, Leaving: true, At: now})
@@ -730,11 +802,13 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 		return true
 	}
 	p.deadline = now.Add(time.Duration(m.cfg.Misses) * m.cfg.Interval)
-	if p.timer == nil {
+	switch {
+	case p.timer == nil:
 		p.timer = m.clk.AfterFunc(time.Duration(m.cfg.Misses)*m.cfg.Interval, func() { m.expire(p) })
-	} else {
+	case !p.armed:
 		p.timer.Reset(time.Duration(m.cfg.Misses) * m.cfg.Interval)
 	}
+	p.armed = true
 	if !p.up {
 		p.up = true
 		p.lastErr = ""
@@ -751,7 +825,8 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 		m.pushLocked(ev)
 	}
 	if newest && (m.delivered == nil || *m.delivered != info) {
-		m.delivered = &info
+		d := info
+		m.delivered = &d
 		m.pushLocked(Event{Kind: EventMessage, Path: p.name, Info: info, At: now})
 	}
 	return true
@@ -771,6 +846,7 @@ func (m *Monitor) goneLocked(epoch uint64, leaving bool, reason string) {
 			p.up = false
 			if p.timer != nil {
 				p.timer.Stop()
+				p.armed = false
 			}
 			m.pushLocked(Event{Kind: EventPathDown, Path: p.name, At: now})
 		}
@@ -792,9 +868,15 @@ func (m *Monitor) expire(p *pathState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clk.Now()
-	if !m.running || !p.up || now.Before(p.deadline) {
+	if !m.running || !p.up {
+		p.armed = false
 		return
 	}
+	if now.Before(p.deadline) {
+		p.timer.Reset(p.deadline.Sub(now))
+		return
+	}
+	p.armed = false
 	p.up = false
 	p.lastErr = fmt.Sprintf("nothing heard for %v", time.Duration(m.cfg.Misses)*m.cfg.Interval)
 	m.log.Info("path down", "path", p.name, "reason", "missed heartbeats")
@@ -837,15 +919,12 @@ func (m *Monitor) checkResult(p *pathState, took time.Duration, err error) {
 			m.log.Info("path up", "path", p.name)
 			m.pushLocked(Event{Kind: EventPathUp, Path: p.name, At: now})
 			if !m.alive && !m.gone {
+				// The peer answers, but says nothing about its role: the
+				// event carries no peer state (what was heard before it was
+				// lost is stale).
 				m.alive = true
 				m.log.Info("peer alive", "path", p.name, "reason", "check passed")
-				e := Event{Kind: EventPeerAlive, Path: p.name, At: now}
-				if m.peer != nil {
-					e.Info = *m.peer
-				} else {
-					e.Info.Name = m.cfg.Peer
-				}
-				m.pushLocked(e)
+				m.pushLocked(Event{Kind: EventPeerAlive, Path: p.name, At: now})
 			}
 		}
 		return

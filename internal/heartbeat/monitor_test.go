@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -442,7 +443,7 @@ func TestConfigValidation(t *testing.T) {
 	cases := map[string]func(c *Config){
 		"no node":          func(c *Config) { c.Node = "" },
 		"same names":       func(c *Config) { c.Peer = "a" },
-		"fast interval":    func(c *Config) { c.Interval = 10 * time.Millisecond },
+		"fast interval":    func(c *Config) { c.Interval = MinInterval - time.Millisecond },
 		"zero misses":      func(c *Config) { c.Misses = 0 },
 		"bad listen":       func(c *Config) { c.Listen = "nope" },
 		"no keys":          func(c *Config) { c.Keys = nil },
@@ -537,5 +538,85 @@ func TestLateMessageDoesNotRollStateBack(t *testing.T) {
 		if e.Kind == EventMessage && e.Info.Term == 1 {
 			t.Fatalf("late message surfaced as the peer's state: %+v", e)
 		}
+	}
+}
+
+// A reset on the channel can be forged by anyone on the path: it is a
+// death only when no newer heartbeat follows within 1.5 intervals, while
+// a close (a killed process's kernel sends a FIN) is one at once.
+func TestChannelResetIsNotADeathOnItsOwn(t *testing.T) {
+	for _, newer := range []bool{true, false} {
+		t.Run(fmt.Sprintf("newer=%v", newer), func(t *testing.T) {
+			clk := clock.NewFake(t0)
+			ub, sink := listenUDP(t), listenUDP(t)
+			lb, peerLn := listenTCP(t), listenTCP(t)
+			cfg := baseConfig(t, "b", "a", clk, ub, PathConfig{Name: "p1", Address: sink.LocalAddr().String()})
+			cfg.Channel = &ChannelConfig{Listen: lb.Addr().String(), Address: peerLn.Addr().String()}
+			b := mustNew(t, cfg)
+			b.preUDP, b.preLn = ub, lb
+			rb := record(b)
+			start(t, b)
+			udp := listenUDP(t)
+			const epoch = 7000
+			c := dial(t, lb.Addr().String())
+			m := peerMessage(epoch, 1, 1)
+			m.Path = ChannelPath
+			frame(t, c, m)
+			if _, err := udp.WriteTo(mustEncode(t, peerMessage(epoch, 2, 1), testKey), ub.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "alive on both paths", func() bool { return status(b, ChannelPath).Up && status(b, "p1").Up })
+
+			// The reset: linger 0 makes the close send an RST.
+			if err := c.(*net.TCPConn).SetLinger(0); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			eventually(t, "connection gone at b", func() bool {
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				return len(b.inbound) == 0
+			})
+			if newer {
+				if _, err := udp.WriteTo(mustEncode(t, peerMessage(epoch, 3, 1), testKey), ub.LocalAddr()); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, "newer datagram", func() bool { return status(b, "p1").Received == 2 })
+			}
+			clk.Advance(iv * 3 / 2)
+			if newer {
+				if st := b.Status(); !st.Alive || st.Gone || rb.count(kind(EventPeerDead)) != 0 {
+					t.Fatalf("a reset followed by a newer heartbeat killed the peer: %+v", st)
+				}
+				return
+			}
+			dead := rb.wait(t, "gone after the reset", kind(EventPeerDead))
+			if !dead.Gone {
+				t.Fatalf("PeerDead = %+v, want Gone", dead)
+			}
+		})
+	}
+}
+
+// The epoch is the configured restart counter, not the wall clock: a
+// peer that restarts after its clock stepped back is still heard.
+func TestRestartAfterClockSteppedBackIsHeard(t *testing.T) {
+	clk := clock.NewFake(t0)
+	a, b, cfgA := channelPair(t, clk)
+	rb := record(b)
+	ra := start(t, a)
+	start(t, b)
+	rb.wait(t, "peer alive at b", kind(EventPeerAlive))
+	ra.stop(t)
+	rb.wait(t, "a left", kind(EventPeerDead))
+
+	// a comes back with its clock an hour behind and the next epoch.
+	back := clock.NewFake(t0.Add(-time.Hour))
+	cfgA.Clock, cfgA.Epoch = back, uint64(t0.UnixNano())+1
+	a2 := mustNew(t, cfgA)
+	start(t, a2)
+	eventually(t, "a heard again at b", func() bool { st := b.Status(); return st.Alive && !st.Gone })
+	if n := b.Status().Drops[DropStaleEpoch]; n != 0 {
+		t.Fatalf("%d messages of the restarted peer dropped as stale", n)
 	}
 }

@@ -42,9 +42,10 @@ func SetupBatonNodes(p *Pair, dir string, opts [2]NodeOptions) ([2]*BatonNode, e
 	return nodes, nil
 }
 
-// Start runs `batonBin run --config <Config>` in the node's namespace.
-func (n *BatonNode) Start(batonBin string) error {
-	p, err := n.Host.Start("baton-"+ApplianceName(n.Index), []string{batonBin, "run", "--config", n.Config}, nil, n.LogPath)
+// Start runs `batonBin run --config <Config> [args]` in the node's
+// namespace.
+func (n *BatonNode) Start(batonBin string, args ...string) error {
+	p, err := n.Host.Start("baton-"+ApplianceName(n.Index), append([]string{batonBin, "run", "--config", n.Config}, args...), nil, n.LogPath)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type NodeOptions struct {
 	Preempt  bool          // take the active role back when preferred
 	Interval time.Duration // heartbeat interval
 	Misses   int           // heartbeats missed before a path is down
+	BackPath bool          // a third heartbeat path, over back
 	KeyFile  string        // pre-shared heartbeat key
 	Dir      string        // per-node directory: API socket and state dir live here
 	// ProbeListen is the probe responder's address, default ":8444".
@@ -40,8 +41,8 @@ const (
 func ApplianceName(i int) string { return [2]string{"nva-a", "nva-b"}[i] }
 
 // PairNodeConfig renders a baton YAML configuration for appliance o.Index
-// of the pair topology: heartbeats over front and hb, the TCP peer channel
-// over hb, the HTTP probe on :8444, JSON logs.
+// of the pair topology: heartbeats over front and hb (and back with
+// o.BackPath), the TCP peer channel over hb, the HTTP probe on :8444, JSON logs.
 func PairNodeConfig(o NodeOptions) []byte {
 	if o.ProbeListen == "" {
 		o.ProbeListen = ":" + strconv.Itoa(ProbePort)
@@ -62,6 +63,9 @@ func PairNodeConfig(o NodeOptions) []byte {
 	fmt.Fprintf(&b, "peer:\n  name: %q\n  paths:\n", ApplianceName(peer))
 	fmt.Fprintf(&b, "    - name: front\n      address: \"%s:%d\"\n      source: %q\n", FrontAddr(peer), HeartbeatPort, FrontAddr(me))
 	fmt.Fprintf(&b, "    - name: hb\n      address: \"%s:%d\"\n      source: %q\n", HBAddr(peer), HeartbeatPort, HBAddr(me))
+	if o.BackPath {
+		fmt.Fprintf(&b, "    - name: back\n      address: \"%s:%d\"\n      source: %q\n", BackAddr(peer), HeartbeatPort, BackAddr(me))
+	}
 	fmt.Fprintf(&b, "  channel:\n    enabled: true\n    listen: \":%d\"\n    address: \"%s:%d\"\n", ChannelPort, HBAddr(peer), ChannelPort)
 	fmt.Fprintf(&b, "probe:\n  mode: http\n  listen: %q\n", o.ProbeListen)
 	fmt.Fprintf(&b, "api:\n  socket: %q\n", filepath.Join(o.Dir, "baton.sock"))

@@ -4,7 +4,11 @@
 package metrics
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/batonha/baton/internal/api"
+	"github.com/batonha/baton/internal/httpserve"
 )
 
 // Roles lists the role names, for the one-hot role gauge.
@@ -45,6 +50,30 @@ func New(status func() api.Status) *Metrics {
 	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Listen binds the metrics listener (listen "off" or "": none) and
+// returns its server: baton's limits, and the bearer token of tokenFile
+// when one is set.
+func Listen(listen, tokenFile string, h http.Handler) (*http.Server, net.Listener, error) {
+	if listen == "" || listen == "off" {
+		return nil, nil, nil
+	}
+	token := ""
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading metrics token (metrics.token_file): %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); len(token) < 16 {
+			return nil, nil, fmt.Errorf("metrics token in %s is shorter than 16 characters", tokenFile)
+		}
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("binding metrics listener %s (metrics.listen): %w", listen, err)
+	}
+	return httpserve.New(httpserve.Bearer(token, h)), httpserve.Limit(l, 0), nil
 }
 
 // Handler serves /metrics.
@@ -90,6 +119,7 @@ var (
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
 	descByPeer    = prometheus.NewDesc("baton_witness_holding_by_peer", "1 while this node is active without the lease (the witness unreachable) by its peer's agreement.", nil, nil)
+	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
 type statusCollector struct{ status func() api.Status }
@@ -97,7 +127,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descByPeer} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descByPeer, descHookDrops} {
 		ch <- d
 	}
 }
@@ -132,6 +162,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descProbe, prometheus.CounterValue, float64(st.Probe.Count503), "503")
 		ch <- prometheus.MustNewConstMetric(descProbeConn, prometheus.GaugeValue, b2f(st.Probe.State == "connected"))
 	}
+	ch <- prometheus.MustNewConstMetric(descHookDrops, prometheus.CounterValue, float64(st.HooksDropped))
 	for _, k := range st.Checks {
 		ch <- prometheus.MustNewConstMetric(descCheck, prometheus.GaugeValue, b2f(k.Healthy), k.Name, k.Type)
 	}

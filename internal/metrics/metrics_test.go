@@ -13,7 +13,7 @@ import (
 func TestExposition(t *testing.T) {
 	st := api.Status{Role: "ACTIVE", Term: 7, Healthy: true,
 		Peer:  api.PeerStatus{Name: "b", Alive: true, Paths: []api.Path{{Name: "hb", Kind: "udp", Up: true, RTTMillis: 0.5, Sent: 3}}, Drops: map[string]uint64{"bad_mac": 2}},
-		Probe: &api.ProbeStatus{Count200: 5, State: "connected"}}
+		Probe: &api.ProbeStatus{Count200: 5, State: "connected"}, HooksDropped: 4}
 	m := New(func() api.Status { return st })
 	m.Transition("STANDBY", "ACTIVE", "peer_lost")
 	m.Step("activate", "probe", 3*time.Millisecond)
@@ -29,6 +29,7 @@ func TestExposition(t *testing.T) {
 		`baton_heartbeat_dropped_total{reason="bad_mac"} 2`,
 		`baton_probe_requests_total{code="200"} 5`,
 		`baton_takeover_seconds_count{action="probe",op="activate"} 1`,
+		`baton_hooks_dropped_total 4`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("missing %q", want)

@@ -56,6 +56,14 @@ type Config struct {
 type WebhookConfig struct {
 	Listen    string `yaml:"listen"`     // host:port; empty = off
 	TokenFile string `yaml:"token_file"` // shared token (>= 16 characters), required with listen
+	// TLS is the HTTPS certificate (Event Grid delivers to https only);
+	// required with listen unless Insecure.
+	TLS struct {
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+	} `yaml:"tls"`
+	// Insecure serves plain HTTP (the token then travels in clear).
+	Insecure bool `yaml:"insecure"`
 }
 
 // Azure is Azure Route Server (a virtual hub) and a VM scale set.
@@ -122,6 +130,9 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 		if c.Webhook.TokenFile == "" {
 			bad("webhook.token_file", "required with webhook.listen")
+		}
+		if !c.Webhook.Insecure && (c.Webhook.TLS.CertFile == "" || c.Webhook.TLS.KeyFile == "") {
+			bad("webhook.tls.cert_file", "webhook.tls.cert_file and key_file are required with webhook.listen (Event Grid needs HTTPS); insecure: true serves plain HTTP")
 		}
 	}
 	switch c.Provider {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/httpserve"
 )
 
 // Leader decides whether this instance may write. Run the reconciler on
@@ -193,13 +194,21 @@ func ParseEventGrid(eventType string, body []byte) (code string, validation bool
 	return "", false, nil
 }
 
-// ServeWebhook serves h on listen until ctx ends.
-func ServeWebhook(ctx context.Context, listen string, h http.Handler) error {
-	ln, err := net.Listen("tcp", listen)
+// ServeWebhook serves h on the webhook's listen address until ctx ends:
+// HTTPS with its certificate unless Insecure, with baton's listener limits.
+func ServeWebhook(ctx context.Context, c WebhookConfig, h http.Handler) error {
+	l, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		return fmt.Errorf("binding peerings webhook %s: %w", listen, err)
+		return fmt.Errorf("binding peerings webhook %s: %w", c.Listen, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	var ln net.Listener = httpserve.Limit(l, 0)
+	if !c.Insecure {
+		if ln, err = httpserve.TLS(ln, c.TLS.CertFile, c.TLS.KeyFile); err != nil {
+			l.Close()
+			return fmt.Errorf("peerings webhook %s: %w", c.Listen, err)
+		}
+	}
+	srv := httpserve.New(h)
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving peerings webhook: %w", err)

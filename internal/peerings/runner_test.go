@@ -198,9 +198,16 @@ func TestConfigCheck(t *testing.T) {
 	c.Webhook.Listen = "8080"
 	keys = nil
 	c.Check(func(k, _ string) { keys = append(keys, k) })
-	want := "webhook.listen,webhook.token_file,aws.region,aws.endpoints[0],aws.endpoints[1],aws.auto_scaling_group"
+	want := "webhook.listen,webhook.token_file,webhook.tls.cert_file,aws.region,aws.endpoints[0],aws.endpoints[1],aws.auto_scaling_group"
 	if strings.Join(keys, ",") != want {
 		t.Fatalf("keys = %v\nwant %v", keys, want)
+	}
+	// Plain HTTP only when asked for.
+	c.Webhook.Insecure = true
+	keys = nil
+	c.Check(func(k, _ string) { keys = append(keys, k) })
+	if strings.Contains(strings.Join(keys, ","), "webhook.tls") {
+		t.Fatalf("insecure webhook still needs a certificate: %v", keys)
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/batonha/baton/internal/clock"
 )
 
 // MaxFrame is the largest frame accepted unless Config.MaxFrame says otherwise.
@@ -41,7 +43,19 @@ type Config struct {
 	KeyFile    string // this node's private key
 	MaxFrame   int
 	Logger     *slog.Logger
+	Clock      clock.Clock // default clock.Real
 }
+
+// Bounds of the accept loop: a failing Accept (EMFILE) is retried after
+// a backoff growing to acceptBackoffMax; at most maxHandshakes TLS
+// handshakes run at once (more connections are closed at once); a
+// refused handshake is logged at most once per warnEvery.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	maxHandshakes    = 16
+	warnEvery        = 10 * time.Second
+)
 
 // Handler serves one inbound stream; the stream closes when it returns.
 type Handler func(ctx context.Context, s *Stream)
@@ -56,6 +70,11 @@ type Link struct {
 	mu       sync.Mutex
 	handlers map[string]Handler
 	ln       net.Listener
+
+	handshakes chan struct{} // a slot per running handshake
+	warnMu     sync.Mutex
+	warnedAt   time.Time
+	suppressed int // refused handshakes not logged since warnedAt
 }
 
 // New loads the certificates and returns a link; nothing is bound yet.
@@ -66,12 +85,15 @@ func New(cfg Config) (*Link, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	server, client, err := LoadTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Peer)
 	if err != nil {
 		return nil, err
 	}
 	return &Link{cfg: cfg, log: cfg.Logger.With("component", "peerlink", "peer", cfg.Peer),
-		server: server, client: client, handlers: map[string]Handler{}}, nil
+		server: server, client: client, handlers: map[string]Handler{}, handshakes: make(chan struct{}, maxHandshakes)}, nil
 }
 
 // LoadTLS builds the server and client TLS configurations that accept only
@@ -151,13 +173,29 @@ func (l *Link) Run(ctx context.Context) error {
 	go func() { <-ctx.Done(); ln.Close() }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	backoff := acceptBackoffMin
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			return fmt.Errorf("accepting peer link streams: %w", err)
+			// Out of descriptors, say: the link must come back when they
+			// are, not end for good.
+			l.warn("accepting peer link streams failed; retrying", "err", err, "retry_in", backoff)
+			if clock.Sleep(ctx, l.cfg.Clock, backoff) != nil {
+				return nil
+			}
+			backoff = min(backoff*2, acceptBackoffMax)
+			continue
+		}
+		backoff = acceptBackoffMin
+		select {
+		case l.handshakes <- struct{}{}:
+		default:
+			l.warn("peer link: too many handshakes at once; connection closed", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
 		}
 		wg.Add(1)
 		go func() {
@@ -167,14 +205,33 @@ func (l *Link) Run(ctx context.Context) error {
 	}
 }
 
+// warn logs at most once per warnEvery, saying how many were left out.
+func (l *Link) warn(msg string, args ...any) {
+	l.warnMu.Lock()
+	now := l.cfg.Clock.Now()
+	if !l.warnedAt.IsZero() && now.Sub(l.warnedAt) < warnEvery {
+		l.suppressed++
+		l.warnMu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.warnedAt, l.suppressed = now, 0
+	l.warnMu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed", n)
+	}
+	l.log.Warn(msg, args...)
+}
+
 func (l *Link) serve(ctx context.Context, raw net.Conn) {
 	tune(raw)
 	tc := tls.Server(raw, l.server)
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := tc.HandshakeContext(hctx)
 	cancel()
+	<-l.handshakes
 	if err != nil {
-		l.log.Warn("peer link handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
+		l.warn("peer link handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
 		raw.Close()
 		return
 	}

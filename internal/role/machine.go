@@ -164,7 +164,8 @@ type Snapshot struct {
 	LeaseToken  uint64 // its fencing token
 	WantsLease  bool
 	Pending     Reason   // why the node waits for the lease
-	LinksDown   []string // tracked interfaces down, or up for less than the rise time
+	LinksDown   []string // tracked interfaces down
+	LinksRising []string // tracked interfaces up again for less than the rise time
 	HighestTerm uint64   // the highest term this node has seen, its own or the peer's
 	// HoldingByPeer: active without the lease, by the peer's agreement,
 	// until HoldUntil.
@@ -265,20 +266,19 @@ func (m *Machine) Snapshot() Snapshot {
 		Health: h, Maintenance: m.maintenance, Handover: m.handover, Yielded: m.yielded,
 		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
 		Lease: m.lease, LeaseToken: m.leaseToken, WantsLease: m.wantLease, Pending: m.pending,
-		LinksDown: m.linksDown(), HighestTerm: m.HighestTerm(),
+		LinksDown: m.linksWhere(true), LinksRising: m.linksWhere(false), HighestTerm: m.HighestTerm(),
 		HoldingByPeer: m.holdingByPeer(), HoldUntil: m.holdUntil(),
 	}
 }
 
-// linksDown lists the tracked interfaces that are down or still rising,
-// sorted.
-func (m *Machine) linksDown() []string {
-	if len(m.links) == 0 {
-		return nil
-	}
-	out := make([]string, 0, len(m.links))
-	for n := range m.links {
-		out = append(out, n)
+// linksWhere lists, sorted, the tracked interfaces that are down (down
+// true) or up again but still rising (down false).
+func (m *Machine) linksWhere(down bool) []string {
+	var out []string
+	for n, since := range m.links {
+		if since.IsZero() == down {
+			out = append(out, n)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -316,9 +316,11 @@ func (m *Machine) SetLink(now time.Time, name string, up bool) []Transition {
 		} else {
 			m.links[name] = now
 		}
-	}
-	if up && m.state == Active {
-		m.reassert = CauseLinkUp
+		if m.state == Active {
+			// An interface that was down while active (one of several
+			// heartbeat paths, say): what was sent on it may be lost.
+			m.reassert = CauseLinkUp
+		}
 	}
 	return m.evaluate(now)
 }
@@ -700,7 +702,7 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		if m.state == Fault && m.reason == ReasonLinkDown {
 			return Fault, m.reason, ""
 		}
-		return Fault, ReasonLinkDown, fmt.Sprint(m.linksDown())
+		return Fault, ReasonLinkDown, fmt.Sprint(append(m.linksWhere(true), m.linksWhere(false)...))
 	}
 	if m.health.Known && !m.health.Healthy {
 		if m.state == Fault && m.reason != ReasonLinkDown {

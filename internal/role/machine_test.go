@@ -587,8 +587,12 @@ func TestReassert(t *testing.T) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 		}, CausePeerBack},
 		{"tracked link up again", func(m *Machine) {
+			m.SetLink(later, "eth9", false)
 			m.SetLink(later, "eth9", true)
 		}, CauseLinkUp},
+		{"a link reported up that was never down", func(m *Machine) {
+			m.SetLink(later, "eth9", true)
+		}, ""},
 		{"standby peer heard again, nothing new", func(m *Machine) {
 			m.PeerMessage(later, peer("b", Standby, 1, 100))
 			m.TakeReassert()

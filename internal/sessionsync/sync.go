@@ -55,8 +55,8 @@ type Options struct {
 	// ConntrackMax reads the kernel's nf_conntrack_max, the default of
 	// Config.MaxEntries (default: from /proc).
 	ConntrackMax func() (int, error)
-	Clock   clock.Clock
-	Logger  *slog.Logger
+	Clock        clock.Clock
+	Logger       *slog.Logger
 }
 
 // Syncer is the session sync subsystem of one node.
@@ -65,9 +65,9 @@ type Syncer struct {
 	opt     Options
 	filter  *Filter
 	maxHeld int // most of the peer's connections held
-	clk    clock.Clock
-	log    *slog.Logger
-	roleCh chan bool
+	clk     clock.Clock
+	log     *slog.Logger
+	roleCh  chan bool
 
 	active atomic.Bool // set by Commit, cleared by Release: no injection while active
 	// committed is signalled when a commit finished: the sender starts
@@ -134,7 +134,7 @@ type stats struct {
 	applyFailed, filtered    uint64
 	// The peer's records dropped on receipt: outside this node's filter,
 	// or over max_entries.
-	recvFiltered, recvFull uint64
+	recvFiltered, recvFull   uint64
 	commits                  uint64
 	lastCommit               time.Duration
 	lastCommitN              int

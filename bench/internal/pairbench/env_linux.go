@@ -17,6 +17,9 @@ type Env struct {
 	Dir      string
 	Interval time.Duration
 	Misses   int
+	// Preempt makes baton's preferred node take the role back (set before
+	// NewBaton; keepalived's BACKUP/BACKUP configuration always preempts).
+	Preempt bool
 }
 
 // NewEnv builds a pair in fresh namespaces and a directory named after

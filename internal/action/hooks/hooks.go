@@ -22,6 +22,7 @@ import (
 
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/procgroup"
 )
 
 // DefaultTimeout applies when config.Hooks.Timeout is zero.
@@ -290,7 +291,7 @@ func (r *Runner) runHook(path string, tr Transition) HookStatus {
 	stdout := &lineLogger{log: log, stream: "stdout"}
 	stderr := &lineLogger{log: log, stream: "stderr"}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	killGroupOnCancel(cmd)
+	procgroup.KillOnCancel(cmd)
 	cmd.WaitDelay = 2 * time.Second
 
 	log.Debug("running hook")

@@ -95,13 +95,16 @@ type Options struct {
 
 // Action points routes at this node. It implements action.Action.
 type Action struct {
-	b      Backend
-	sel    Selection
-	dests  map[string]bool
-	opts   Options
-	log    *slog.Logger
-	mu     sync.Mutex // guards owned, status, view and file writes
-	owned  map[string]Owned
+	b     Backend
+	sel   Selection
+	dests map[string]bool
+	opts  Options
+	log   *slog.Logger
+	mu    sync.Mutex // guards owned, status, view, token and file writes
+	owned map[string]Owned
+	// token is the fencing token of the last Activate: the repairs of
+	// Verify carry it, as the takeover's writes do.
+	token  uint64
 	status map[string]RouteStatus
 	// view is the last read of each table; a takeover plans from it and
 	// changes the routes it knows of without reading first. Deactivate
@@ -162,7 +165,10 @@ func (a *Action) Name() string { return "routes" }
 // under a higher token belongs to a newer active node, and this node is
 // refused (a fault that demotes it) instead of overwriting it.
 func (a *Action) Activate(ctx context.Context, t action.Takeover) error {
-	return a.fenced(ctx, t, func() error {
+	a.mu.Lock()
+	a.token = t.Token
+	a.mu.Unlock()
+	return a.fenced(ctx, t.Token, func() error {
 		return a.sync(ctx, false, "term", t.Term, "reason", t.Reason)
 	})
 }
@@ -179,12 +185,17 @@ func (a *Action) Deactivate(ctx context.Context, t action.Takeover) error {
 
 // Verify, when active, repairs owned routes that point elsewhere (logging
 // each repair) and refreshes the capture. A standby node does not touch
-// routes: the active one owns them.
+// routes: the active one owns them. Repairs are fenced by the token of the
+// last Activate: a node that still believes it is active after a freeze
+// gets a fault instead of repairing the newer active's routes back.
 func (a *Action) Verify(ctx context.Context, active bool) error {
 	if !active {
 		return nil
 	}
-	return a.sync(ctx, true)
+	a.mu.Lock()
+	token := a.token
+	a.mu.Unlock()
+	return a.fenced(ctx, token, func() error { return a.sync(ctx, true) })
 }
 
 // Status returns the last change of every route, sorted by table and

@@ -1,4 +1,4 @@
-package main
+package pairbench
 
 import (
 	"errors"
@@ -8,33 +8,32 @@ import (
 	"sync"
 	"time"
 
-	"github.com/batonha/baton/bench/internal/pairbench"
 	"github.com/batonha/baton/internal/lab"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// client sends an echo request to the VIP every period from the client
+// Client sends an echo request to the VIP every period from the client
 // namespace and records every reply with the time it arrived and the
 // appliance that sent it.
-type client struct {
+type Client struct {
 	fd   int
 	stop chan struct{}
 	wg   sync.WaitGroup
 
 	mu      sync.Mutex
-	answers []answer
+	answers []Answer
 	sendErr error
 }
 
-// startClient starts sending to dst from ns. Close stops it.
-func startClient(ns netns.NsHandle, dst netip.AddrPort, period time.Duration) (*client, error) {
-	c := &client{fd: -1, stop: make(chan struct{})}
+// StartClient starts sending to dst from ns. Close stops it.
+func StartClient(ns netns.NsHandle, dst netip.AddrPort, period time.Duration) (*Client, error) {
+	c := &Client{fd: -1, stop: make(chan struct{})}
 	ready := make(chan error, 1)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if err := pairbench.MeasuringThread(ns); err != nil {
+		if err := MeasuringThread(ns); err != nil {
 			ready <- err
 			return
 		}
@@ -65,7 +64,7 @@ func startClient(ns netns.NsHandle, dst netip.AddrPort, period time.Duration) (*
 	return c, nil
 }
 
-func (c *client) send(dst netip.AddrPort, period time.Duration) {
+func (c *Client) send(dst netip.AddrPort, period time.Duration) {
 	sa := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
 	start := time.Now()
 	for seq := uint64(0); ; seq++ {
@@ -77,7 +76,7 @@ func (c *client) send(dst netip.AddrPort, period time.Duration) {
 		// Nothing answers while the VIP has no owner (or its ARP entry is
 		// incomplete): a failed send is part of the outage, not an error,
 		// but the last one is kept for reports.
-		if err := unix.Sendto(c.fd, encodeRequest(seq), 0, sa); err != nil {
+		if err := unix.Sendto(c.fd, EncodeRequest(seq), 0, sa); err != nil {
 			c.mu.Lock()
 			c.sendErr = err
 			c.mu.Unlock()
@@ -90,17 +89,17 @@ func (c *client) send(dst netip.AddrPort, period time.Duration) {
 	}
 }
 
-func (c *client) receive(ns netns.NsHandle) {
+func (c *Client) receive(ns netns.NsHandle) {
 	defer c.wg.Done()
-	_ = pairbench.MeasuringThread(ns)
+	_ = MeasuringThread(ns)
 	buf := make([]byte, 64)
 	for {
 		n, _, err := unix.Recvfrom(c.fd, buf, 0)
 		now := time.Now()
 		if err == nil {
-			if _, from, ok := decodeReply(buf[:n]); ok {
+			if _, from, ok := DecodeReply(buf[:n]); ok {
 				c.mu.Lock()
-				c.answers = append(c.answers, answer{at: now, from: from})
+				c.answers = append(c.answers, Answer{At: now, From: from})
 				c.mu.Unlock()
 			}
 		}
@@ -112,56 +111,56 @@ func (c *client) receive(ns netns.NsHandle) {
 	}
 }
 
-// snapshot returns a copy of the answers held.
-func (c *client) snapshot() []answer {
+// Snapshot returns a copy of the answers held.
+func (c *Client) Snapshot() []Answer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]answer(nil), c.answers...)
+	return append([]Answer(nil), c.answers...)
 }
 
-// trim drops the answers received before t, so memory stays bounded over
+// Trim drops the answers received before t, so memory stays bounded over
 // a long run.
-func (c *client) trim(t time.Time) {
+func (c *Client) Trim(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cut := 0
-	for cut < len(c.answers) && c.answers[cut].at.Before(t) {
+	for cut < len(c.answers) && c.answers[cut].At.Before(t) {
 		cut++
 	}
 	c.answers = append(c.answers[:0], c.answers[cut:]...)
 }
 
-// last returns the most recent answer, if any.
-func (c *client) last() (answer, bool) {
+// Last returns the most recent answer, if any.
+func (c *Client) Last() (Answer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.answers) == 0 {
-		return answer{}, false
+		return Answer{}, false
 	}
 	return c.answers[len(c.answers)-1], true
 }
 
 // Close stops the client and closes its socket.
-func (c *client) Close() {
+func (c *Client) Close() {
 	close(c.stop)
 	c.wg.Wait()
 	unix.Close(c.fd)
 }
 
-// responder answers echo requests in one appliance's namespace, on any
+// Responder answers echo requests in one appliance's namespace, on any
 // address (so on the VIP too, whichever node holds it), appending its
 // appliance index.
-type responder struct {
+type Responder struct {
 	conn net.PacketConn
 	done chan struct{}
 }
 
-func startResponder(h *lab.Host, index, port int) (*responder, error) {
+func StartResponder(h *lab.Host, index, port int) (*Responder, error) {
 	c, err := h.ListenPacket("udp4", fmt.Sprintf(":%d", port))
 	if err != nil {
 		return nil, fmt.Errorf("starting the echo responder on %s: %w", h.Name(), err)
 	}
-	r := &responder{conn: c, done: make(chan struct{})}
+	r := &Responder{conn: c, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		buf := make([]byte, 64)
@@ -182,7 +181,47 @@ func startResponder(h *lab.Host, index, port int) (*responder, error) {
 	return r, nil
 }
 
-func (r *responder) Close() {
+func (r *Responder) Close() {
 	r.conn.Close()
 	<-r.done
+}
+
+// EchoPort is the responders' UDP port; the client sends to
+// VIPAddr:EchoPort.
+const EchoPort = 7009
+
+// Echo is an echo responder on each appliance of an Env and a Client in
+// the client namespace sending to the VIP.
+type Echo struct {
+	Client *Client
+	resp   [2]*Responder
+}
+
+// StartEcho starts the responders and a client sending every period.
+func StartEcho(e *Env, period time.Duration) (x *Echo, err error) {
+	x = &Echo{}
+	defer func() {
+		if err != nil {
+			x.Close()
+		}
+	}()
+	for i, h := range e.Pair.Appliances() {
+		if x.resp[i], err = StartResponder(h, i, EchoPort); err != nil {
+			return nil, err
+		}
+	}
+	x.Client, err = StartClient(e.Pair.Client.NsHandle(), netip.AddrPortFrom(netip.MustParseAddr(VIPAddr), EchoPort), period)
+	return x, err
+}
+
+// Close stops the client and the responders started.
+func (x *Echo) Close() {
+	if x.Client != nil {
+		x.Client.Close()
+	}
+	for _, r := range x.resp {
+		if r != nil {
+			r.Close()
+		}
+	}
 }

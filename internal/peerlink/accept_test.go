@@ -1,0 +1,84 @@
+package peerlink
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/pki"
+)
+
+// emfileListener fails its first n Accepts as a process out of
+// descriptors does.
+type emfileListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// An Accept error (EMFILE) does not end the link: it retries with a
+// backoff and serves the peer once descriptors are back.
+func TestAcceptErrorsAreRetried(t *testing.T) {
+	dir := t.TempDir()
+	if err := pki.Generate(dir, []string{"a", "b"}, time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	b, err := New(Config{Node: "b", Peer: "a", Listen: "127.0.0.1:0", Clock: clk,
+		CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "b.crt"), KeyFile: filepath.Join(dir, "b.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{}, 1)
+	b.Handle("x", func(ctx context.Context, s *Stream) { served <- struct{}{} })
+	if err := b.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	fl := &emfileListener{Listener: b.ln}
+	fl.fails.Store(20)
+	b.ln = fl
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	// The fake clock runs the backoffs through; twenty failures later the
+	// next Accept is real.
+	if err := clk.Drive(acceptBackoffMax, 30*time.Second, func() error {
+		for fl.fails.Load() >= 0 {
+			select {
+			case err := <-runErr:
+				return err
+			default:
+			}
+			runtime.Gosched()
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("Run during the EMFILE errors: %v", err)
+	}
+	a := link(t, dir, "a", "b", "127.0.0.1:0", b.Addr().String())
+	s, err := a.Dial(ctx, "x")
+	if err != nil {
+		t.Fatalf("dial after the errors: %v", err)
+	}
+	defer s.Close()
+	select {
+	case <-served:
+	case err := <-runErr:
+		t.Fatalf("Run ended: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("stream not served after Accept errors")
+	}
+}

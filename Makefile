@@ -11,7 +11,7 @@ NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition clean
+.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition bench-events clean
 
 all: build
 
@@ -77,6 +77,10 @@ bench-bgp: build
 bench-routes: build
 	$(GO) run ./bench/routes -burst 100
 	-$(GO) run ./bench/routes -burst 10
+
+bench-events: build
+	./scripts/deps.sh bench-events
+	$(GO) run ./bench/events -baton $(CURDIR)/$(BIN)
 
 bench-sessions: build
 	./scripts/deps.sh bench-sessions

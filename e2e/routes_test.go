@@ -113,21 +113,11 @@ func newRoutesEnv(t *testing.T) *routesEnv {
 // routesServeEcho answers every UDP datagram to port on h with itself.
 func routesServeEcho(t *testing.T, h *lab.Host, port int) {
 	t.Helper()
-	c, err := h.ListenPacket("udp", fmt.Sprintf(":%d", port))
+	e, err := lab.StartUDPServer(h, "udp", fmt.Sprintf(":%d", port), func(req []byte) []byte { return req })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = c.WriteTo(buf[:n], from)
-		}
-	}()
+	t.Cleanup(func() { e.Close() })
 }
 
 // flow sends a numbered datagram from the client to the server's echo every

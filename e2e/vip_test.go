@@ -92,21 +92,12 @@ func vipAddAddr(t *testing.T, h *lab.Host, cidr string) {
 // which appliance holds the VIP.
 func vipServeEcho(t *testing.T, h *lab.Host) {
 	t.Helper()
-	c, err := h.ListenPacket("udp", fmt.Sprintf(":%d", vipEcho))
+	name := []byte(h.Name())
+	e, err := lab.StartUDPServer(h, "udp", fmt.Sprintf(":%d", vipEcho), func([]byte) []byte { return name })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			_, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = c.WriteTo([]byte(h.Name()), from)
-		}
-	}()
+	t.Cleanup(func() { e.Close() })
 }
 
 // vipYAML is the vip: section for both nodes; addrs are written in the

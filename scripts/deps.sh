@@ -32,6 +32,10 @@ bench-sessions)
 	need conntrack conntrack
 	need conntrackd conntrackd
 	;;
+bench-events)
+	need ip iproute2
+	need nft nftables
+	;;
 bench-failover|bench-vip)
 	need ip iproute2
 	need keepalived keepalived
@@ -48,9 +52,10 @@ if [ -n "$want" ]; then
 	fi
 	echo "installing:$want"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
+	# Wait for another apt (a parallel install) instead of failing on its lock.
+	apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $want >/dev/null
+	apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $want >/dev/null
 fi
 
 # Azurite (Azure Blob emulator) for the witness tests, from the npm registry.

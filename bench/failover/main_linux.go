@@ -172,7 +172,7 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 		}
 		fmt.Fprintf(out, "failover interval=%s variant=linkdown baton_p50_ms=%s baton_p95_ms=%s baton_cpu_pct=%s keepalived_100ms_cpu_pct=%s false_failovers=%d\n",
 			intervalName(o.fast), pairbench.Decimal1(pairbench.Percentile(r.serving, 50)), pairbench.Decimal1(pairbench.Percentile(r.serving, 95)),
-			pairbench.Decimal2(r.cpuPct), pairbench.Decimal2(keepalived100), r.falseFailovers)
+			pairbench.Decimal3(r.cpuPct), pairbench.Decimal3(keepalived100), r.falseFailovers)
 	}
 	return nil
 }
@@ -211,7 +211,7 @@ func printFootprint(out io.Writer, iv time.Duration, res map[string]*result) {
 	}
 	b, k := get("baton"), get("keepalived")
 	fmt.Fprintf(out, "footprint interval=%s baton_cpu_pct=%s baton_pss_mb=%s keepalived_cpu_pct=%s keepalived_pss_mb=%s cpu_ratio=%s\n",
-		intervalName(iv), pairbench.Decimal2(b.cpuPct), pairbench.Decimal1(b.pssMB), pairbench.Decimal2(k.cpuPct), pairbench.Decimal1(k.pssMB),
+		intervalName(iv), pairbench.Decimal3(b.cpuPct), pairbench.Decimal1(b.pssMB), pairbench.Decimal3(k.cpuPct), pairbench.Decimal1(k.pssMB),
 		pairbench.Decimal2(b.cpuPct/k.cpuPct))
 }
 

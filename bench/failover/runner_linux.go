@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/batonha/baton/bench/internal/pairbench"
@@ -143,47 +144,67 @@ type usage struct {
 	cpuPct, pssMB, rssMB float64
 }
 
-// footprint samples CPU, PSS and RSS of both nodes' daemons over d while
+// footprint samples CPU time, PSS and RSS of both nodes' daemons over d while
 // idle and returns per-node averages (the pair's total divided by two).
 func footprint(ctx context.Context, drv driver, d time.Duration) (*usage, error) {
-	const clkTck = 100 // USER_HZ on Linux
-	ticks := func() (uint64, []int, error) {
-		var sum uint64
+	// CPU time per thread from schedstat (nanoseconds on a CPU): clock
+	// ticks (10 ms) are too coarse for keepalived, which runs well under
+	// one tick a minute at 1s adverts.
+	sample := func() (map[int]uint64, []int, error) {
+		per := map[int]uint64{}
 		var all []int
 		for i := range 2 {
 			pids, err := drv.PIDs(i)
 			if err != nil {
-				return 0, nil, err
+				return nil, nil, err
 			}
 			for _, pid := range pids {
-				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 				if err != nil {
-					return 0, nil, fmt.Errorf("reading stat of pid %d: %w", pid, err)
+					return nil, nil, fmt.Errorf("listing threads of pid %d: %w", pid, err)
 				}
-				n, err := cpuTicks(b)
-				if err != nil {
-					return 0, nil, err
+				for _, t := range tasks {
+					tid, err := strconv.Atoi(t.Name())
+					if err != nil {
+						continue
+					}
+					b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/schedstat", pid, tid))
+					if err != nil {
+						continue // the thread ended meanwhile
+					}
+					ns, err := schedNS(b)
+					if err != nil {
+						return nil, nil, err
+					}
+					per[tid] = ns
 				}
-				sum += n
 				all = append(all, pid)
 			}
 		}
-		return sum, all, nil
+		return per, all, nil
 	}
 	t0 := time.Now()
-	c0, pids0, err := ticks()
+	c0, pids0, err := sample()
 	if err != nil {
 		return nil, err
 	}
 	if err := clock.Sleep(ctx, clock.Real{}, d); err != nil {
 		return nil, err
 	}
-	c1, pids1, err := ticks()
+	c1, pids1, err := sample()
 	if err != nil {
 		return nil, err
 	}
 	if fmt.Sprint(pids0) != fmt.Sprint(pids1) {
 		return nil, fmt.Errorf("daemon processes changed while measuring the footprint: %v -> %v", pids0, pids1)
+	}
+	// Threads started meanwhile count from zero; threads that ended are
+	// lost (Go rarely ends its threads, keepalived has one each).
+	var cpu uint64
+	for tid, ns := range c1 {
+		if ns >= c0[tid] {
+			cpu += ns - c0[tid]
+		}
 	}
 	wall := time.Since(t0).Seconds()
 	var rss, pss uint64
@@ -206,7 +227,7 @@ func footprint(ctx context.Context, drv driver, d time.Duration) (*usage, error)
 		rss, pss = rss+r, pss+p
 	}
 	return &usage{
-		cpuPct: float64(c1-c0) / clkTck / wall * 100 / 2,
+		cpuPct: float64(cpu) / 1e9 / wall * 100 / 2,
 		pssMB:  float64(pss) / (1 << 20) / 2,
 		rssMB:  float64(rss) / (1 << 20) / 2,
 	}, nil

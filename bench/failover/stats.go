@@ -14,26 +14,18 @@ import (
 // intervalName prints 100ms and 1s like the flag spells them.
 func intervalName(d time.Duration) string { return d.String() }
 
-// cpuTicks parses utime+stime (clock ticks) from a /proc/PID/stat line.
-func cpuTicks(stat []byte) (uint64, error) {
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parsing /proc stat: no ')' in %q", stat)
+// schedNS parses the time on a CPU (nanoseconds, the first field) from a
+// /proc/PID/task/TID/schedstat line.
+func schedNS(schedstat []byte) (uint64, error) {
+	f := strings.Fields(string(schedstat))
+	if len(f) != 3 {
+		return 0, fmt.Errorf("parsing schedstat %q: want 3 fields", schedstat)
 	}
-	f := strings.Fields(string(stat[i+1:]))
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parsing /proc stat: %d fields after comm, want >= 13", len(f))
-	}
-	u, err := strconv.ParseUint(f[11], 10, 64)
+	ns, err := strconv.ParseUint(f[0], 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("parsing utime %q: %w", f[11], err)
+		return 0, fmt.Errorf("parsing schedstat %q: %w", schedstat, err)
 	}
-	s, err := strconv.ParseUint(f[12], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("parsing stime %q: %w", f[12], err)
-	}
-	return u + s, nil
+	return ns, nil
 }
 
 // procKB parses the "<key>: <n> kB" line of a /proc file such as

@@ -6,13 +6,14 @@ import (
 )
 
 func TestProcParsers(t *testing.T) {
-	stat := []byte("1234 (keep alived) S 1 1234 1234 0 -1 4194560 300 0 0 0 17 4 0 0 20 0 1 0 100 1000 200 18446744073709551615")
-	n, err := cpuTicks(stat)
-	if err != nil || n != 21 {
-		t.Errorf("cpuTicks = %d, %v; want 21", n, err)
+	ns, err := schedNS([]byte("123456789 5000 17\n"))
+	if err != nil || ns != 123456789 {
+		t.Errorf("schedNS = %d, %v; want 123456789", ns, err)
 	}
-	if _, err := cpuTicks([]byte("1234 (x) S 1")); err == nil {
-		t.Error("short stat accepted")
+	for _, bad := range []string{"", "1 2", "x 2 3"} {
+		if _, err := schedNS([]byte(bad)); err == nil {
+			t.Errorf("schedNS(%q) accepted", bad)
+		}
 	}
 	rss, err := procKB([]byte("Name:\tx\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads: 1\n"), "VmRSS")
 	if err != nil || rss != 2048*1024 {

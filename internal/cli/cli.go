@@ -204,6 +204,14 @@ func cmdValidate(e env, args []string) int {
 	if cfg == nil {
 		return code
 	}
+	warnings, err := daemon.CheckSecrets(cfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "baton: %s: %v\n", *path, err)
+		return exitUsage
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "baton: warning: %s\n", w)
+	}
 	if cfg.Peer.Name == "" {
 		fmt.Fprintf(e.stdout, "%s: ok (node %s, no peer: announces over BGP while healthy, %d check(s))\n", *path, cfg.Node.Name, len(cfg.Checks))
 		return exitOK

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -345,13 +343,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	token := ""
 	if d.cfg.API.TokenFile != "" {
-		b, err := os.ReadFile(d.cfg.API.TokenFile)
-		if err != nil {
-			return fmt.Errorf("reading API token (api.token_file): %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-		if len(token) < 16 {
-			return fmt.Errorf("API token in %s is shorter than 16 characters", d.cfg.API.TokenFile)
+		var err error
+		if token, err = readToken(d.cfg.API.TokenFile); err != nil {
+			return err
 		}
 	}
 	if d.link != nil {

@@ -155,11 +155,14 @@ func (h *harness) stop() {
 
 // sync waits until the loop has handled everything sent so far (the
 // events channel is unbuffered and the loop handles one at a time: once
-// a no-op event is taken, the one before it is done), then until the
+// a no-op event is taken, the one before it is done, and once a second is
+// taken, the first is done and the timer re-armed), then until the
 // actions have settled.
 func (h *harness) sync() {
 	h.t.Helper()
-	h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
+	for range 2 {
+		h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
+	}
 	if len(h.d.Status().Transitions) == 0 {
 		return // nothing was asked of the actions yet
 	}

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -21,18 +22,25 @@ const (
 
 // outConn is the connection we dialed to the peer; we only write to it.
 type outConn struct {
-	c   net.Conn
-	wmu sync.Mutex
+	c        net.Conn
+	wmu      sync.Mutex
+	deadline time.Time // the write deadline set (guarded by wmu)
 }
 
 // write sends one frame (length and message). A socket deadline bounds a
-// write to a peer that stopped reading; it is real time because it limits
-// I/O, not protocol timing.
+// write to a peer that stopped reading to between max(timeout, 1s) and
+// twice that: it is moved only when less than the bound is left, not on
+// every message (each move is a timer change in the runtime). It is real
+// time because it limits I/O, not protocol timing.
 func (o *outConn) write(frame []byte, timeout time.Duration) error {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
-	if err := o.c.SetWriteDeadline(time.Now().Add(max(timeout, time.Second))); err != nil {
-		return fmt.Errorf("setting peer channel write deadline: %w", err)
+	bound := max(timeout, time.Second)
+	if now := time.Now(); o.deadline.Sub(now) < bound {
+		o.deadline = now.Add(2 * bound)
+		if err := o.c.SetWriteDeadline(o.deadline); err != nil {
+			return fmt.Errorf("setting peer channel write deadline: %w", err)
+		}
 	}
 	if _, err := o.c.Write(frame); err != nil {
 		// The connection is broken; closing it wakes dialLoop to redial.
@@ -210,8 +218,10 @@ func (m *Monitor) readInbound(ic *inConn) {
 	var hdr [frameHeader]byte
 	buf := make([]byte, MaxMessageSize)
 	ms, intern := newMACs(m.cfg.Keys), m.internName
+	// Buffered: a frame's length and message come in one read.
+	r := bufio.NewReaderSize(ic.c, 4*(frameHeader+MaxMessageSize))
 	for {
-		if _, err := io.ReadFull(ic.c, hdr[:]); err != nil {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			m.inboundClosed(ic, err)
 			return
 		}
@@ -221,7 +231,7 @@ func (m *Monitor) readInbound(ic *inConn) {
 			m.drop(DropMalformed, fmt.Errorf("peer channel frame of %d bytes", n))
 			return
 		}
-		if _, err := io.ReadFull(ic.c, buf[:n]); err != nil {
+		if _, err := io.ReadFull(r, buf[:n]); err != nil {
 			m.inboundClosed(ic, err)
 			return
 		}

@@ -147,7 +147,9 @@ func (a *AWS) Events(ctx context.Context) ([]Event, error) {
 		if err := json.Unmarshal(data, &ia); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", awsSpotPath, err)
 		}
-		ev := Event{ID: "spot-" + ia.Action + "-" + ia.Time, Kind: KindSpot, Status: ia.Action}
+		// An instance has one notice at a time, and its time may move:
+		// the path and the action name it.
+		ev := Event{ID: "spot-" + ia.Action, Kind: KindSpot, Status: ia.Action}
 		ev.NotBefore, _ = time.Parse(time.RFC3339, ia.Time)
 		out = append(out, ev)
 	case !errors.Is(err, errNotFound):
@@ -163,7 +165,7 @@ func (a *AWS) Events(ctx context.Context) ([]Event, error) {
 		if err := json.Unmarshal(data, &rb); err != nil {
 			return nil, fmt.Errorf("decoding %s: %w", awsRebalancePath, err)
 		}
-		ev := Event{ID: "rebalance-" + rb.NoticeTime, Kind: KindRebalance}
+		ev := Event{ID: "rebalance", Kind: KindRebalance}
 		ev.NotBefore, _ = time.Parse(time.RFC3339, rb.NoticeTime)
 		out = append(out, ev)
 	case !errors.Is(err, errNotFound):

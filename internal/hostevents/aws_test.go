@@ -97,3 +97,16 @@ func TestAWSRequiresToken(t *testing.T) {
 		t.Fatalf("IMDSv1 request: %s, want 401 (the mock runs IMDSv2-only)", resp.Status)
 	}
 }
+
+// The mock moves the notice's time on every read (request time + 2 min):
+// the same notice must not count as a new event each poll.
+func TestAWSSpotNoticeIsOneEvent(t *testing.T) {
+	url := hosteventstest.StartAEMM(t, "spot")
+	w, n := newWatcher(t, setup{cloud: "aws", endpoint: url, resume: true}, healthyPair())
+	w.Poll(context.Background())
+	time.Sleep(1100 * time.Millisecond) // the mock's clock, not ours: its times have one-second resolution
+	w.Poll(context.Background())
+	if c := n.Calls(); !slices.Equal(c, []string{"switchover", "maintenance on"}) {
+		t.Fatalf("calls %v: the moving notice time made new events (or ended old ones)", c)
+	}
+}

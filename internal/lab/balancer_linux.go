@@ -149,10 +149,17 @@ func (b *Balancer) Events() []BalancerEvent {
 // Echo is a UDP echo server.
 type Echo struct{ pc net.PacketConn }
 
-// StartEcho answers every datagram sent to addr in h's namespace with the
-// same bytes until closed.
+// StartEcho answers every IPv4 datagram sent to addr in h's namespace with
+// the same bytes until closed.
 func StartEcho(h *Host, addr string) (*Echo, error) {
-	pc, err := h.ListenPacket("udp4", addr)
+	return StartUDPServer(h, "udp4", addr, func(req []byte) []byte { return req })
+}
+
+// StartUDPServer answers every datagram sent to addr (network udp, udp4 or
+// udp6) in h's namespace with answer(request) until closed; answer may
+// return its argument, which is only valid during the call.
+func StartUDPServer(h *Host, network, addr string, answer func(req []byte) []byte) (*Echo, error) {
+	pc, err := h.ListenPacket(network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +170,7 @@ func StartEcho(h *Host, addr string) (*Echo, error) {
 			if err != nil {
 				return
 			}
-			_, _ = pc.WriteTo(buf[:n], from)
+			_, _ = pc.WriteTo(answer(buf[:n]), from)
 		}
 	}()
 	return &Echo{pc: pc}, nil

@@ -32,25 +32,14 @@ func newPair(t *testing.T) *Pair {
 	return p
 }
 
-// echoServer answers every UDP datagram on conn with the same bytes until
-// conn is closed.
+// echoServer answers every UDP datagram to addr on h with the same bytes.
 func echoServer(t *testing.T, h *Host, addr string) {
 	t.Helper()
-	pc, err := h.ListenPacket("udp4", addr)
+	e, err := StartEcho(h, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
+	t.Cleanup(func() { e.Close() })
 }
 
 // udpRoundTrip sends a datagram from h to addr and waits up to 500 ms for

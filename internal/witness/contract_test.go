@@ -161,7 +161,7 @@ func startServer(t *testing.T, port int, name string, args ...string) {
 		<-exited
 	})
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
@@ -175,7 +175,7 @@ func startServer(t *testing.T, port int, name string, args ...string) {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen on %s within 20s", name, addr)
+			t.Fatalf("%s did not listen on %s within 60s", name, addr)
 		}
 	}
 }

@@ -36,6 +36,10 @@ func Decimal1(v float64) string { return fixed(v, 1) }
 // NaN.
 func Decimal2(v float64) string { return fixed(v, 2) }
 
+// Decimal3 formats a small value (CPU percent) with three decimals; NaN
+// and infinities print as NaN.
+func Decimal3(v float64) string { return fixed(v, 3) }
+
 func fixed(v float64, prec int) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "NaN"

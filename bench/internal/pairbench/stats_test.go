@@ -40,6 +40,7 @@ func TestFormats(t *testing.T) {
 		{Decimal2(0.5), "0.50"},
 		{Decimal2(1.005e3), "1005.00"},
 		{Decimal2(math.NaN()), "NaN"},
+		{Decimal3(0.0576), "0.058"},
 		{Decimal2(math.Inf(-1)), "NaN"},
 	} {
 		if c.got != c.want {

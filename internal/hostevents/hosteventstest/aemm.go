@@ -33,6 +33,14 @@ func RunAEMMIfChild() {
 	os.Exit(0)
 }
 
+// AEMMEnv is the environment entry that makes this executable, started
+// again, run the mock on host:port with args (IMDSv2 only) — for callers
+// that start the child themselves (in another network namespace, say).
+func AEMMEnv(host, port string, args ...string) string {
+	all := append(append([]string{}, args...), "-n", host, "-p", port, "-I")
+	return aemmEnv + "=" + strings.Join(all, "\x1f")
+}
+
 // TB is the part of testing.TB that StartAEMM needs (a benchmark program
 // passes its own).
 type TB interface {
@@ -55,9 +63,8 @@ func StartAEMM(t TB, args ...string) string {
 		if err != nil {
 			t.Fatalf("picking a port: %v", err)
 		}
-		all := append(append([]string{}, args...), "-n", "127.0.0.1", "-p", port, "-I")
 		cmd := exec.Command(self, "-test.run=^$")
-		cmd.Env = append(os.Environ(), aemmEnv+"="+strings.Join(all, "\x1f"))
+		cmd.Env = append(os.Environ(), AEMMEnv("127.0.0.1", port, args...))
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting ec2-metadata-mock: %v", err)
 		}

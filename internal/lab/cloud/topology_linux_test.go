@@ -21,21 +21,11 @@ const echoPort = 7008
 // serveEcho answers UDP datagrams on the server.
 func serveEcho(t *testing.T, h *lab.Host) {
 	t.Helper()
-	c, err := h.ListenPacket("udp", fmt.Sprintf(":%d", echoPort))
+	e, err := lab.StartUDPServer(h, "udp", fmt.Sprintf(":%d", echoPort), func(req []byte) []byte { return req })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = c.WriteTo(buf[:n], from)
-		}
-	}()
+	t.Cleanup(func() { e.Close() })
 }
 
 // reaches sends one datagram from the client to the server's echo.

@@ -21,6 +21,7 @@ test)
 	need etcd etcd-server
 	need cloud-init cloud-init
 	need dpkg-deb dpkg
+	need chromium chromium
 	;;
 test-systemd)
 	need systemd-nspawn systemd-container

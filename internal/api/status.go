@@ -91,6 +91,9 @@ type Path struct {
 	Sent      uint64    `json:"sent"`
 	Received  uint64    `json:"received"`
 	LastError string    `json:"last_error,omitempty"`
+	// RTTHistory is the round trip sampled every 10 s over the last
+	// 10 minutes, oldest first; -1 while the path was down.
+	RTTHistory []float64 `json:"rtt_history_ms,omitempty"`
 }
 
 // ProbeStatus is the load-balancer health-probe responder.
@@ -143,8 +146,9 @@ type Step struct {
 	Op       string  `json:"op"`
 	OK       bool    `json:"ok"`
 	Error    string  `json:"error,omitempty"`
-	Ms       float64 `json:"ms"`         // the action's own duration
-	DoneAtMs float64 `json:"done_at_ms"` // since the decision
+	Attempts int     `json:"attempts,omitempty"` // more than 1: retried
+	Ms       float64 `json:"ms"`                 // the action's own duration
+	DoneAtMs float64 `json:"done_at_ms"`         // since the decision
 }
 
 // Hook is the last run of one hook.

@@ -29,6 +29,7 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Metrics   Metrics   `yaml:"metrics"`
 	Link      Link      `yaml:"link"`
+	UI        UI        `yaml:"ui"` // the status page's own listener (ui.go)
 
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
@@ -144,6 +145,7 @@ type API struct {
 	Socket    string `yaml:"socket"`     // default /run/baton/baton.sock
 	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	ReadOnly  bool   `yaml:"read_only"`  // refuse every command (switchover, maintenance, sync now)
 	// TLS is the TCP listener's certificate; by default the cluster's
 	// from baton keygen (link.cert_file and link.key_file).
 	TLS TLSFiles `yaml:"tls"`

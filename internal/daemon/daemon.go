@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/feed"
 	"github.com/batonha/baton/internal/heartbeat"
 	"github.com/batonha/baton/internal/linkwatch"
 	"github.com/batonha/baton/internal/metrics"
@@ -28,6 +30,7 @@ import (
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
 	"github.com/batonha/baton/internal/trim"
+	"github.com/batonha/baton/internal/ui"
 	"github.com/batonha/baton/internal/witness"
 )
 
@@ -104,6 +107,10 @@ type Daemon struct {
 
 	feedWatchdog func()
 
+	events  *feed.Hub // the event stream (GET /v1/events)
+	history *history  // the transitions of the last day, on disk
+	samples *sampler  // the paths' recent round trips
+
 	// timer wakes the loop at the role machine's next deadline.
 	timer clock.Timer
 	// initial are the transitions New caused (maintenance restored), for
@@ -115,7 +122,6 @@ type Daemon struct {
 	mu           sync.Mutex
 	snap         role.Snapshot
 	snapCh       chan struct{} // closed and replaced when snap changes
-	transitions  []api.Transition
 	reassertions map[role.Cause]uint64
 	lastReassert *api.Reassertion
 }
@@ -129,8 +135,6 @@ type actionFault struct {
 }
 
 const faultHold = 30 * time.Second
-
-const historySize = 50
 
 // New builds the daemon: it reads the key file and the persisted state and
 // validates every part, but binds nothing yet.
@@ -175,6 +179,11 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.persisted = prev
 
+	d.events = feed.New(cfg.Node.Name, clk, 256)
+	d.samples = newSampler()
+	if d.history, err = loadHistory(cfg.Node.StateDir, clk, log); err != nil {
+		return nil, err
+	}
 	d.pathLinks = pathLinks(cfg, log)
 	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
 	rise := cfg.Node.LinkRise
@@ -293,6 +302,7 @@ func New(opt Options) (*Daemon, error) {
 		if since >= 0 {
 			d.metrics.Step(op, r.Action, since)
 		}
+		d.publishStep(op, r, since)
 		if op != "deactivate" && errors.Is(r.Err, action.ErrFault) {
 			select {
 			case d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}:
@@ -300,6 +310,7 @@ func New(opt Options) (*Daemon, error) {
 			}
 		}
 	})
+	d.pipeline.OnRun(d.onRun)
 	d.snap = d.machine.Snapshot()
 	d.timer = clk.NewTimer(time.Hour)
 	return d, nil
@@ -354,12 +365,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	apiTLS := d.cfg.APITLS()
+	page, err := ui.New(ui.Options{Status: d.Status, ReadOnly: d.cfg.API.ReadOnly, Logger: d.log})
+	if err != nil {
+		return err
+	}
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(),
+		Events: d.events, ReadOnly: d.cfg.API.ReadOnly,
+		Extra: func(mux *http.ServeMux) { d.subsystemRoutes(mux); page.Register(mux) }}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
+	uiSrv, err := d.listenUI(apiSrv)
+	if err != nil {
+		return err
+	}
 	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
 	if err != nil {
 		return err
@@ -389,6 +410,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); hbErr <- d.hb.Run(hbCtx) }()
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
+	if uiSrv != nil {
+		goRun(uiSrv)
+	}
 	if metricsLn != nil {
 		goRun(func(c context.Context) {
 			go func() { <-c.Done(); metricsSrv.Close() }()
@@ -396,6 +420,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	goRun(d.pipeline.Run)
+	goRun(d.runSampler)
+	goRun(d.history.run)
 	goRun(d.watchLinks)
 	if d.link != nil {
 		goRun(func(c context.Context) {

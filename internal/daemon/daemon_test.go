@@ -60,6 +60,7 @@ type harness struct {
 	// reasserts: the counts already written
 	reasserts map[string]uint64
 	out       *strings.Builder
+	earlier   int // transitions in the history when this run started
 
 	cancel context.CancelFunc
 	done   chan error
@@ -112,6 +113,9 @@ func newHarness(t *testing.T, dir string, preempt bool, out *strings.Builder, cl
 		peer: &fakePeer{events: make(chan heartbeat.Event)}, act: action.NewFake("fake"), reasserts: map[string]uint64{}}
 	d.hb = h.peer
 	d.pipeline = action.NewPipeline([]action.Step{{Action: h.act, Timeout: time.Second}}, 0, clk, slog.New(slog.DiscardHandler), nil)
+	// The transitions of an earlier run on dir are history (kept on disk).
+	h.earlier = len(d.Status().Transitions)
+	h.seen = h.earlier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx) }()
@@ -163,7 +167,7 @@ func (h *harness) sync() {
 	for range 2 {
 		h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
 	}
-	if len(h.d.Status().Transitions) == 0 {
+	if len(h.d.Status().Transitions) == h.earlier {
 		return // nothing was asked of the actions yet
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -333,7 +337,8 @@ func TestLinkFlap(t *testing.T) {
 	h.advance(50 * time.Millisecond)
 	h.link("eth9", false) // down again before the rise: stays in FAULT
 	h.link("eth9", true)
-	h.advance(100 * time.Millisecond)
+	h.advance(100 * time.Millisecond) // risen: STANDBY, listening for the peer
+	h.advance(300 * time.Millisecond) // nobody heard: takes the role
 	golden(t, "link_flap", out.String())
 }
 

@@ -220,6 +220,7 @@ func (d *Daemon) arm(t clock.Timer) {
 
 func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 	now := d.clk.Now()
+	d.publishHeartbeat(ev)
 	switch ev.Kind {
 	case heartbeat.EventMessage:
 		return d.machine.PeerMessage(now, ev.Info)
@@ -284,15 +285,12 @@ func (d *Daemon) apply(trs []role.Transition) {
 	_ = d.notify.Status(fmt.Sprintf("%s (term %d, %s)", last.To, last.Term, last.Reason))
 	d.mu.Lock()
 	d.publishLocked(snap)
-	for _, tr := range trs {
-		d.transitions = append(d.transitions, api.Transition{
-			At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term,
-		})
-	}
-	if len(d.transitions) > historySize {
-		d.transitions = d.transitions[len(d.transitions)-historySize:]
-	}
 	d.mu.Unlock()
+	recs := make([]api.Transition, len(trs))
+	for i, tr := range trs {
+		recs[i] = api.Transition{At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term}
+	}
+	d.publishTransitions(recs)
 }
 
 // publishLocked makes snap the one Status and waitRole read, and wakes

@@ -219,6 +219,10 @@ type Machine struct {
 	links map[string]time.Time
 	// reassert is the cause of a re-assertion the owner has not taken yet.
 	reassert Cause
+	// listenUntil: back from link_down, the node heard nothing while cut
+	// off; like a starting node it listens for the peer for InitHold
+	// before it may take the role alone.
+	listenUntil time.Time
 }
 
 // New returns a machine in INIT. term is the term persisted by the last run.
@@ -374,6 +378,9 @@ func (m *Machine) Next() (time.Time, bool) {
 	if m.holdingByPeer() {
 		add(m.holdUntil())
 	}
+	if !m.listenUntil.IsZero() {
+		add(m.listenUntil)
+	}
 	return next, !next.IsZero()
 }
 
@@ -456,6 +463,9 @@ func (m *Machine) Tick(now time.Time) []Transition {
 		m.lastError = "handover timed out: the peer did not take the active role"
 	}
 	m.riseLinks(now)
+	if !m.listenUntil.IsZero() && !now.Before(m.listenUntil) {
+		m.listenUntil = time.Time{}
+	}
 	return m.evaluate(now)
 }
 
@@ -470,6 +480,7 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 		m.reassert = CausePeerBack
 	}
 	m.peerAlive, m.peerKnown, m.peer = true, true, p
+	m.listenUntil = time.Time{}
 	if p.State == Active {
 		m.yielding = false
 	}
@@ -676,6 +687,11 @@ func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transit
 		// Only a standby that handed the role over stays yielded.
 		m.yielded = false
 	}
+	if from == Fault && to == Standby && r == ReasonLinkUp {
+		m.listenUntil = now.Add(m.cfg.InitHold)
+	} else if to != Standby {
+		m.listenUntil = time.Time{}
+	}
 	m.state, m.reason, m.since = to, r, now
 	m.eligibleSince = time.Time{}
 	return Transition{From: from, To: to, Reason: r, Term: m.term, At: now, Detail: detail}
@@ -737,6 +753,9 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return Init, m.reason, ""
 
 	case Standby:
+		if !m.peerAlive && now.Before(m.listenUntil) {
+			return Standby, m.reason, "" // back from link_down: listening for the peer
+		}
 		if !m.peerAlive {
 			if peerDownReason == "" {
 				peerDownReason = ReasonPeerLost

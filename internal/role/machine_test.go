@@ -555,6 +555,26 @@ func TestLinkTracking(t *testing.T) {
 			m.SetLink(later.Add(150*time.Millisecond), "eth0", true)
 			return m.Tick(later.Add(300 * time.Millisecond))
 		}, Fault, ReasonLinkDown},
+		{"back from link_down, listens for the peer first", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			return m.Tick(later.Add(200 * time.Millisecond))
+		}, Standby, ReasonLinkUp},
+		{"back from link_down, nobody heard within the hold", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.Tick(later.Add(500 * time.Millisecond))
+		}, Active, ReasonPeerLost},
+		{"back from link_down, hears the active peer", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.PeerMessage(later.Add(250*time.Millisecond), peer("b", Active, 9, 100))
+		}, Standby, ReasonLinkUp},
 		{"failing check keeps fault after the link", Active, func(m *Machine) []Transition {
 			m.SetLink(later, "eth0", false)
 			m.SetHealth(later, Health{Known: true, Failing: []string{"x"}})

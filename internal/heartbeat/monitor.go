@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/redact"
 	"github.com/batonha/baton/internal/role"
 )
 
@@ -348,10 +349,10 @@ func validate(c *Config) error {
 		case KindHTTP:
 			u, err := url.Parse(ch.Target)
 			if err != nil {
-				return fmt.Errorf("check %s: http target: %w", ch.Name, err)
+				return fmt.Errorf("check %s: http target: %w", ch.Name, redact.Err(err))
 			}
 			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("check %s: http target %q must be an http or https URL", ch.Name, ch.Target)
+				return fmt.Errorf("check %s: http target %q must be an http or https URL", ch.Name, redact.URL(ch.Target))
 			}
 		default:
 			return fmt.Errorf("check %s: unknown type %q (want icmp, tcp or http)", ch.Name, ch.Type)

@@ -5,9 +5,9 @@ package metrics
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/httpserve"
+	"github.com/batonha/baton/internal/store"
 )
 
 // Roles lists the role names, for the one-hot role gauge.
@@ -55,13 +56,13 @@ func New(status func() api.Status) *Metrics {
 // Listen binds the metrics listener (listen "off" or "": none) and
 // returns its server: baton's limits, and the bearer token of tokenFile
 // when one is set.
-func Listen(listen, tokenFile string, h http.Handler) (*http.Server, net.Listener, error) {
+func Listen(listen, tokenFile string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
 	if listen == "" || listen == "off" {
 		return nil, nil, nil
 	}
 	token := ""
 	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
+		b, err := store.ReadSecret(tokenFile, func(w string) { log.Warn("metrics.token_file: " + w) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading metrics token (metrics.token_file): %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/batonha/baton/internal/action/localroutes"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
+	"github.com/batonha/baton/internal/alerts"
 	"github.com/batonha/baton/internal/configsync"
 	"github.com/batonha/baton/internal/hostevents"
 	"github.com/batonha/baton/internal/sessionsync"
@@ -42,6 +43,7 @@ type Config struct {
 	BGP         *bgp.Config         `yaml:"bgp"`          // announcements to route servers
 	Witness     *witness.Config     `yaml:"witness"`      // lease that a node must hold to be active
 	Events      *hostevents.Config  `yaml:"events"`       // planned host events drain the node first
+	Alerts      *alerts.Config      `yaml:"alerts"`       // transitions posted to webhooks and e-mail
 	DNS         *dns.Config         `yaml:"dns"`          // a DNS name that follows the active
 	LocalRoutes *localroutes.Config `yaml:"local_routes"` // the active's kernel routes, copied to the standby
 }

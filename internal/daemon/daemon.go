@@ -16,6 +16,7 @@ import (
 	"github.com/batonha/baton/internal/action/hooks"
 	"github.com/batonha/baton/internal/action/probe"
 	"github.com/batonha/baton/internal/action/vip"
+	"github.com/batonha/baton/internal/alerts"
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/clock"
@@ -99,9 +100,10 @@ type Daemon struct {
 
 	feedWatchdog func()
 
-	events  *feed.Hub // the event stream (GET /v1/events)
-	history *history  // the transitions of the last day, on disk
-	samples *sampler  // the paths' recent round trips
+	events  *feed.Hub          // the event stream (GET /v1/events)
+	history *history           // the transitions of the last day, on disk
+	samples *sampler           // the paths' recent round trips
+	alerts  *alerts.Dispatcher // nil without an alerts section
 
 	// timer wakes the loop at the role machine's next deadline.
 	timer clock.Timer
@@ -175,6 +177,11 @@ func New(opt Options) (*Daemon, error) {
 	d.samples = newSampler()
 	if d.history, err = loadHistory(cfg.Node.StateDir, clk, log); err != nil {
 		return nil, err
+	}
+	if cfg.Alerts != nil {
+		if d.alerts, err = alerts.New(*cfg.Alerts, cfg.Node.Name, clk, log); err != nil {
+			return nil, fmt.Errorf("configuring alerts (alerts): %w", err)
+		}
 	}
 	d.pathLinks = pathLinks(cfg, log)
 	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
@@ -411,6 +418,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	goRun(d.pipeline.Run)
 	goRun(d.runSampler)
 	goRun(d.history.run)
+	if d.alerts != nil {
+		goRun(func(c context.Context) { d.alerts.Run(c, d.events) })
+	}
 	goRun(d.watchLinks)
 	if d.link != nil {
 		goRun(func(c context.Context) {

@@ -75,8 +75,9 @@ bench-bgp: build
 	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
 
 bench-routes: build
+	./scripts/deps.sh bench-routes
 	$(GO) run ./bench/routes -burst 100
-	-$(GO) run ./bench/routes -burst 10
+	-$(GO) run ./bench/routes -burst 10 -cloud aws
 
 bench-events: build
 	./scripts/deps.sh bench-events

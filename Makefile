@@ -11,7 +11,7 @@ NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build test-ui lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition bench-events clean
+.PHONY: all build test-ui lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition bench-events clean
 
 all: build
 
@@ -91,6 +91,12 @@ bench-sessions: build
 test-partition: build
 	./scripts/deps.sh test
 	$(GO) run ./bench/partition -baton $(CURDIR)/$(BIN)
+
+# An outage of the witness alone (10 s) for each witness type: the pair
+# must keep its active, and get the lease back within 500 ms.
+bench-witness: build
+	./scripts/deps.sh test
+	$(GO) run ./bench/witness -baton $(CURDIR)/$(BIN)
 
 # Debian packages for amd64 and arm64 (cross-compiled, CGO off) in dist/.
 deb: deb-amd64 deb-arm64

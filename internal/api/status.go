@@ -52,9 +52,12 @@ type Reassertion struct {
 
 // Witness is the lease this node must hold to be active.
 type Witness struct {
-	Type          string  `json:"type"`
-	Holding       bool    `json:"holding"`
-	Waiting       bool    `json:"waiting"` // the rules would make this node active; it waits for the lease
+	Type    string `json:"type"`
+	Holding bool   `json:"holding"`
+	Waiting bool   `json:"waiting"` // the rules would make this node active; it waits for the lease
+	// HoldingByPeer: active without the lease (the witness is unreachable)
+	// while the peer, heard, defers to it.
+	HoldingByPeer bool    `json:"holding_by_peer,omitempty"`
 	Holder        string  `json:"holder,omitempty"`
 	Token         uint64  `json:"token,omitempty"`
 	TimeLeftMs    float64 `json:"time_left_ms,omitempty"`

@@ -418,6 +418,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		switch {
 		case wi.Holding:
 			state = fmt.Sprintf("HOLDING (token %d, %.1fs left)", wi.Token, wi.TimeLeftMs/1000)
+		case wi.HoldingByPeer:
+			state = "unreachable, holding by peer agreement"
 		case wi.Waiting:
 			state = "waiting for the lease"
 			if wi.Holder != "" {
@@ -426,7 +428,11 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		case wi.Holder != "":
 			state = "held by " + wi.Holder
 		}
-		fmt.Fprintf(w, "witness %s  %s  renewals %d, failures %d", wi.Type, state, wi.Renewals, wi.RenewFailures)
+		if wi.HoldingByPeer {
+			fmt.Fprintf(w, "witness: %s (%s)  renewals %d, failures %d", state, wi.Type, wi.Renewals, wi.RenewFailures)
+		} else {
+			fmt.Fprintf(w, "witness %s  %s  renewals %d, failures %d", wi.Type, state, wi.Renewals, wi.RenewFailures)
+		}
 		if wi.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s", wi.LastError)
 		}

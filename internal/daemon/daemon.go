@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonha/baton/internal/action"
@@ -54,6 +55,8 @@ type peerWatch interface {
 	SetLocal(heartbeat.Local)
 	SendNow()
 	Status() heartbeat.Status
+	// Acked is the newest of this node's heartbeats the peer echoed.
+	Acked() time.Time
 }
 
 // Daemon is one running baton node.
@@ -91,6 +94,11 @@ type Daemon struct {
 	keeper      *witness.Keeper
 	witnessB    witness.Backend
 	wantedLease bool
+	// byPeerUntil: while the node holds the role by peer agreement, the
+	// unix nanoseconds of its hold deadline as last computed by the loop;
+	// 0 otherwise (read by the probe guard).
+	byPeerUntil atomic.Int64
+	byPeerFor   time.Duration // how long after the newest echo the hold lasts
 	advert      role.PeerInfo // what the heartbeats advertise (owned by the loop)
 
 	// Owned by the loop: the checks' verdict and the actions that refused
@@ -197,7 +205,10 @@ func New(opt Options) (*Daemon, error) {
 		Links:           trackedLinks(cfg),
 		PathLinks:       d.pathLinks,
 		LinkRise:        rise,
+		PeerTimeout:     hold,
+		HoldMargin:      holdMargin(cfg),
 	}, clk.Now(), max(prev.Term, prev.HighestTerm))
+	d.byPeerFor = hold - holdMargin(cfg)
 	if prev.Maintenance {
 		// A node restarted mid-upgrade stays out of the way until the
 		// operator turns maintenance off.
@@ -441,8 +452,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// from a freeze longer than its lease must not answer 200 in the
 		// moment before its keeper reports the lease lost.
 		d.probe.SetGuard(func() bool {
-			until, ok := d.keeper.MustLeaveBy()
-			return ok && d.clk.Now().Before(until)
+			now := d.clk.Now()
+			if until, ok := d.keeper.MustLeaveBy(); ok && now.Before(until) {
+				return true
+			}
+			// Holding by peer agreement: the newest echo may have moved the
+			// deadline on since the loop last looked.
+			return d.byPeerUntil.Load() != 0 && now.Before(d.hb.Acked().Add(d.byPeerFor))
 		})
 	}
 	if d.keeper != nil {

@@ -40,6 +40,7 @@ func (f *fakePeer) Run(ctx context.Context) error  { <-ctx.Done(); return nil }
 func (f *fakePeer) Events() <-chan heartbeat.Event { return f.events }
 func (f *fakePeer) SendNow()                       {}
 func (f *fakePeer) Status() heartbeat.Status       { return heartbeat.Status{} }
+func (f *fakePeer) Acked() time.Time               { return time.Time{} }
 func (f *fakePeer) SetLocal(l heartbeat.Local)     { f.mu.Lock(); f.local = l; f.mu.Unlock() }
 func (f *fakePeer) advertised() heartbeat.Local    { f.mu.Lock(); defer f.mu.Unlock(); return f.local }
 

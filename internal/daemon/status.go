@@ -73,7 +73,7 @@ func (d *Daemon) Status() api.Status {
 		ws := d.keeper.Status()
 		st.Witness = &api.Witness{Type: d.cfg.Witness.Type, Holding: ws.Holding, Holder: ws.Holder, Token: ws.Token,
 			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
-			Waiting: snap.WantsLease && !snap.Lease}
+			Waiting: snap.WantsLease && !snap.Lease && !snap.HoldingByPeer, HoldingByPeer: snap.HoldingByPeer}
 	}
 	st.HooksDropped = d.hooks.Dropped()
 	for _, h := range d.hooks.Status() {

@@ -119,6 +119,7 @@ var (
 	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
+	descByPeer    = prometheus.NewDesc("baton_witness_holding_by_peer", "1 while this node is active without the lease (the witness unreachable) by its peer's agreement.", nil, nil)
 	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
@@ -127,7 +128,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descHookDrops} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descByPeer, descHookDrops} {
 		ch <- d
 	}
 }
@@ -174,5 +175,6 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(w.Token))
 		ch <- prometheus.MustNewConstMetric(descLeaseLeft, prometheus.GaugeValue, w.TimeLeftMs/1000)
 		ch <- prometheus.MustNewConstMetric(descLeaseFail, prometheus.CounterValue, float64(w.RenewFailures))
+		ch <- prometheus.MustNewConstMetric(descByPeer, prometheus.GaugeValue, b2f(w.HoldingByPeer))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,6 +188,9 @@ type sampler struct {
 	mu    sync.Mutex
 	rtt   map[string][]float64 // path name -> ms, -1 while down; oldest first
 	drops map[string]uint64
+	// lastRefusal is the newest config sync refusal published (owned by
+	// the sampler's goroutine).
+	lastRefusal time.Time
 }
 
 func newSampler() *sampler {
@@ -252,6 +256,25 @@ func (d *Daemon) runSampler(ctx context.Context) {
 			paths[p.Name] = v
 		}
 		d.events.Publish(feed.TypeSamples, map[string]any{"rtt_ms": paths})
+		d.publishSyncRefusals()
+	}
+}
+
+// publishSyncRefusals publishes the files config sync refused (here or
+// at the peer) since the last sample.
+func (d *Daemon) publishSyncRefusals() {
+	for _, sub := range d.subsystems {
+		cs, ok := sub.(*configSync)
+		if !ok {
+			continue
+		}
+		for _, ev := range cs.s.Status(false).Events {
+			if !ev.At.After(d.samples.lastRefusal) || !strings.Contains(ev.Kind, "refused") {
+				continue
+			}
+			d.samples.lastRefusal = ev.At
+			d.events.Publish(feed.TypeSyncRefusal, map[string]any{"kind": ev.Kind, "set": ev.Set, "key": ev.Path, "error": ev.Detail})
+		}
 	}
 }
 

@@ -149,13 +149,6 @@ func (h *Hub) dropLocked(s *Sub, slow bool) {
 	close(s.c)
 }
 
-// Recent returns the kept events, oldest first.
-func (h *Hub) Recent() []Event {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.keptLocked()
-}
-
 func (h *Hub) keptLocked() []Event {
 	if !h.full {
 		return append([]Event(nil), h.ring[:h.next]...)

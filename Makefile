@@ -75,8 +75,9 @@ bench-bgp: build
 	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
 
 bench-routes: build
+	./scripts/deps.sh bench-routes
 	$(GO) run ./bench/routes -burst 100
-	-$(GO) run ./bench/routes -burst 10
+	-$(GO) run ./bench/routes -burst 10 -cloud aws
 
 bench-events: build
 	./scripts/deps.sh bench-events
@@ -130,6 +131,7 @@ install: build
 # (make test runs the same test among the e2e suites).
 test-ui: build
 	./scripts/deps.sh test
+	mkdir -p bin/test-ui
 	E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 5m -run 'TestUI' -v -artifacts -outputdir $(CURDIR)/bin/test-ui ./e2e/
 
 clean:

@@ -131,6 +131,7 @@ install: build
 # (make test runs the same test among the e2e suites).
 test-ui: build
 	./scripts/deps.sh test
+	mkdir -p bin/test-ui
 	E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 5m -run 'TestUI' -v -artifacts -outputdir $(CURDIR)/bin/test-ui ./e2e/
 
 clean:

@@ -102,7 +102,7 @@ func TestCheckLogOverlaps(t *testing.T) {
 // No-active time during an outage of the witness alone is reported on its
 // own; in a compound fault only the time after the heal counts.
 func TestCheckWitnessOutages(t *testing.T) {
-	samples := record(strings.Repeat("a", 20) + strings.Repeat(".", 5) + strings.Repeat("a", 75) +
+	samples := record(strings.Repeat("a", 20) + strings.Repeat(".", 15) + strings.Repeat("a", 65) +
 		strings.Repeat(".", 60) + strings.Repeat("b", 40))
 	trials := []Trial{
 		{N: 0, Fault: Fault{Kind: WitnessDown}, Start: ms(100), Heal: ms(500)},
@@ -110,15 +110,21 @@ func TestCheckWitnessOutages(t *testing.T) {
 	}
 	lim := Limits{Witness: true, TTL: 2 * time.Second, Interval: 100 * time.Millisecond}
 	r := Check(samples, trials, [2][]lab.RoleChange{}, lim)
-	if r.WitnessOutageNoActive != 50*time.Millisecond {
-		t.Errorf("witness outage no-active %v, want 50ms", r.WitnessOutageNoActive)
+	if r.WitnessOutageNoActive != 150*time.Millisecond {
+		t.Errorf("witness outage no-active %v, want 150ms", r.WitnessOutageNoActive)
 	}
 	// The compound window runs 1000ms..1600ms; 200ms of it after the heal.
-	if len(r.NoActive) != 2 || r.NoActive[0] != 50*time.Millisecond || r.NoActive[1] != 200*time.Millisecond {
-		t.Errorf("no-active windows %v, want 50ms and 200ms", r.NoActive)
+	if len(r.NoActive) != 2 || r.NoActive[0] != 150*time.Millisecond || r.NoActive[1] != 200*time.Millisecond {
+		t.Errorf("no-active windows %v, want 150ms and 200ms", r.NoActive)
 	}
 	if r.OK() {
-		t.Errorf("no active during an outage of the witness alone must be a violation")
+		t.Errorf("no active for longer than an interval during an outage of the witness alone must be a violation")
+	}
+	// A blip shorter than one interval is counted, not a violation.
+	short := record(strings.Repeat("a", 20) + strings.Repeat(".", 3) + strings.Repeat("a", 77))
+	r = Check(short, trials[:1], [2][]lab.RoleChange{}, lim)
+	if r.WitnessOutageNoActive != 30*time.Millisecond || !r.OK() {
+		t.Errorf("30ms blip: counted %v ok=%v %v, want 30ms and no violation", r.WitnessOutageNoActive, r.OK(), r.Violations)
 	}
 }
 

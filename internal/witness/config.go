@@ -33,19 +33,19 @@ const (
 
 // Defaults.
 const (
-	DefaultEtcdTTL      = 5 * time.Second
-	DefaultDynamoTTL    = 5 * time.Second
-	DefaultAzureTTL     = AzureMinTTL
-	DefaultDriftMargin  = 500 * time.Millisecond
-	DefaultStepDown     = 500 * time.Millisecond
-	DefaultEtcdKey      = "/baton/witness"
-	DefaultBlob         = "baton-witness"
-	DefaultDynamoKey    = "baton"
-	DefaultClockSkew    = time.Second
-	DefaultDialTimeout  = 2 * time.Second
-	DefaultRequest      = 300 * time.Millisecond
-	CredentialDefault   = "default"
-	CredentialSharedKey = "shared_key"
+	DefaultEtcdTTL        = 5 * time.Second
+	DefaultDynamoTTL      = 5 * time.Second
+	DefaultAzureTTL       = AzureMinTTL
+	DefaultDriftMargin    = 500 * time.Millisecond
+	DefaultStepDown       = 500 * time.Millisecond
+	DefaultEtcdKey        = "/baton/witness"
+	DefaultBlob           = "baton-witness"
+	DefaultDynamoKey      = "baton"
+	DefaultClockSkew      = time.Second
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultRequestTimeout = 300 * time.Millisecond
+	CredentialDefault     = "default"
+	CredentialSharedKey   = "shared_key"
 )
 
 // Config is the `witness:` section of baton.yaml. Both nodes of a pair
@@ -115,7 +115,7 @@ type DynamoDBConfig struct {
 func (c *Config) SetDefaults() {
 	c.DriftMargin = DefaultDriftMargin
 	c.StepDown = DefaultStepDown
-	c.RequestTimeout = DefaultRequest
+	c.RequestTimeout = DefaultRequestTimeout
 	c.Etcd.Key = DefaultEtcdKey
 	c.Etcd.DialTimeout = DefaultDialTimeout
 	c.AzureBlob.Blob = DefaultBlob

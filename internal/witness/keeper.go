@@ -136,7 +136,7 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 		cfg.Retry = min(max(cfg.TTL/40, 25*time.Millisecond), 100*time.Millisecond)
 	}
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = DefaultRequest
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}

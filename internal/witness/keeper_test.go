@@ -211,7 +211,7 @@ func TestKeeperRequestTimeoutBoundsRecovery(t *testing.T) {
 	w.Hang(true)
 	clk.Advance(3 * time.Second)
 	eventually(t, "renew sent", func() bool { return w.Calls("renew") == 1 })
-	clk.Advance(DefaultRequest)
+	clk.Advance(DefaultRequestTimeout)
 	eventually(t, "hung renew given up", func() bool { return k.Status().Failures == 1 })
 	clk.Advance(kRetry)
 	eventually(t, "renew sent again", func() bool { return w.Calls("renew") == 2 })
@@ -226,7 +226,7 @@ func TestKeeperRequestTimeoutBoundsRecovery(t *testing.T) {
 	eventually(t, "acquire sent", func() bool { return w.Calls("acquire") == 2 })
 	f := k.Status().Failures
 	w.Hang(false)
-	clk.Advance(DefaultRequest)
+	clk.Advance(DefaultRequestTimeout)
 	eventually(t, "hung acquire given up", func() bool { return k.Status().Failures == f+1 })
 	noEvent(t, k)
 	clk.Advance(kRetry)
@@ -364,7 +364,7 @@ func TestNewKeeperChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.cfg.StepDown != time.Second || k.cfg.Retry != 100*time.Millisecond || k.cfg.RequestTimeout != DefaultRequest {
+	if k.cfg.StepDown != time.Second || k.cfg.Retry != 100*time.Millisecond || k.cfg.RequestTimeout != DefaultRequestTimeout {
 		t.Fatalf("defaults: step-down %v retry %v request timeout %v", k.cfg.StepDown, k.cfg.Retry, k.cfg.RequestTimeout)
 	}
 }

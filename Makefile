@@ -11,7 +11,7 @@ NFPM    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod nfpm
 PREFIX  ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all build lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions test-partition bench-events clean
+.PHONY: all build test-ui lab deb deb-amd64 deb-arm64 install test-systemd test unit vet fuzz demo lab-down bench-failover bench-vip bench-configsync bench-bgp bench-routes bench-sessions bench-witness test-partition bench-events clean
 
 all: build
 
@@ -75,8 +75,9 @@ bench-bgp: build
 	$(GO) run ./bench/bgp -baton $(CURDIR)/$(BIN)
 
 bench-routes: build
+	./scripts/deps.sh bench-routes
 	$(GO) run ./bench/routes -burst 100
-	-$(GO) run ./bench/routes -burst 10
+	-$(GO) run ./bench/routes -burst 10 -cloud aws
 
 bench-events: build
 	./scripts/deps.sh bench-events
@@ -91,6 +92,12 @@ bench-sessions: build
 test-partition: build
 	./scripts/deps.sh test
 	$(GO) run ./bench/partition -baton $(CURDIR)/$(BIN)
+
+# An outage of the witness alone (10 s) for each witness type: the pair
+# must keep its active, and get the lease back within 500 ms.
+bench-witness: build
+	./scripts/deps.sh test
+	$(GO) run ./bench/witness -baton $(CURDIR)/$(BIN)
 
 # Debian packages for amd64 and arm64 (cross-compiled, CGO off) in dist/.
 deb: deb-amd64 deb-arm64
@@ -118,6 +125,14 @@ install: build
 	install -D -m 0644 deploy/completion/baton.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/baton
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/baton/README.md
 	cp -R examples $(DESTDIR)$(PREFIX)/share/doc/baton/
+
+# The status page in headless Chromium on a lab pair: a failover, the
+# page's timeline, a switchover from the page; leaves bin/test-ui/.../ui.png
+# (make test runs the same test among the e2e suites).
+test-ui: build
+	./scripts/deps.sh test
+	mkdir -p bin/test-ui
+	E2E_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 5m -run 'TestUI' -v -artifacts -outputdir $(CURDIR)/bin/test-ui ./e2e/
 
 clean:
 	rm -rf bin dist

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/batonha/baton/internal/config"
 )
@@ -225,7 +226,9 @@ func (m *module) checkReferences(t *testing.T) {
 			}
 		}
 		for _, b := range body.Blocks {
-			visit(b.Body)
+			if b.Type != "lifecycle" { // ignore_changes lists bare argument names
+				visit(b.Body)
+			}
 		}
 	}
 	for _, b := range m.blocks {
@@ -240,6 +243,14 @@ var base64encode = function.New(&function.Spec{
 		return cty.StringVal(base64.StdEncoding.EncodeToString([]byte(args[0].AsString()))), nil
 	},
 })
+
+// knownAfterApply stands in for template arguments that come from
+// resources (IDs Terraform knows only after apply).
+var knownAfterApply = map[string]string{
+	"local_eni":     "eni-0a2a2a2a2a2a2a2a2",
+	"peer_eni":      "eni-0b2b2b2b2b2b2b2b2",
+	"witness_table": "nva-baton-witness",
+}
 
 // render evaluates the module's baton configuration template for every
 // node in local.nodes with the example inputs (terraform.tfvars.example)
@@ -281,7 +292,7 @@ func (m *module) render(t *testing.T) {
 	}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
-		Functions: map[string]function.Function{"base64encode": base64encode},
+		Functions: map[string]function.Function{"base64encode": base64encode, "join": stdlib.JoinFunc},
 	}
 	nodesExpr, ok := m.locals["nodes"]
 	if !ok {
@@ -310,6 +321,9 @@ func (m *module) render(t *testing.T) {
 	}
 	for key, node := range nodes.AsValueMap() {
 		extra := map[string]cty.Value{"node": node}
+		for k, v := range knownAfterApply {
+			extra[k] = cty.StringVal(v)
+		}
 		for k, v := range vars {
 			extra[k] = v
 		}

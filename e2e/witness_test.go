@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,35 @@ func testWitness(t *testing.T, typ string) {
 		return w.c.Probe(ctx, 0) == 200 && w.c.Probe(ctx, 1) == 503
 	})
 
+	// The witness unreachable from both nodes, which hear each other: the
+	// active holds the role by the peer's agreement past its lease time,
+	// says so, and holds the lease again once the witness answers.
+	if err := w.c.SetCuts(ctx, partition.Cuts{Witness: [2]bool{true, true}}); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("nva-a to hold by peer agreement", ttl+5*time.Second, func() bool {
+		st, err := w.c.Status(ctx, 0)
+		return err == nil && st.Role == "ACTIVE" && st.Witness != nil && st.Witness.HoldingByPeer && !st.Witness.Holding
+	})
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if w.c.Role(ctx, 0) != "ACTIVE" || w.c.Probe(ctx, 0) != 200 || w.c.Probe(ctx, 1) == 200 {
+			t.Fatalf("witness down, pair connected: nva-a %s probe %d, nva-b probe %d", w.c.Role(ctx, 0), w.c.Probe(ctx, 0), w.c.Probe(ctx, 1))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := w.c.API(0).Switchover(sctx)
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "witness is unreachable") {
+		t.Fatalf("switchover while holding by peer agreement: %v, want refused naming the witness", err)
+	}
+	if err := w.c.SetCuts(ctx, partition.Cuts{}); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("nva-a to hold the lease again", 5*time.Second, func() bool { return w.holding(0) })
+	w.noDualActive()
+
 	// Cut node↔node only: the standby reaches the witness, the active
 	// holds the lease: no takeover, however long the cut lasts.
 	if err := w.c.SetCuts(ctx, partition.Cuts{Nodes: true}); err != nil {
@@ -128,7 +158,7 @@ func testWitness(t *testing.T, typ string) {
 		st, err := w.c.Status(ctx, 1)
 		return err == nil && !st.Peer.Alive && st.Witness != nil && st.Witness.Waiting && st.Witness.Holder == "nva-a"
 	})
-	deadline := time.Now().Add(ttl + 2*time.Second)
+	deadline = time.Now().Add(ttl + 2*time.Second)
 	for time.Now().Before(deadline) {
 		if !w.holding(0) || w.c.Role(ctx, 1) != "STANDBY" {
 			t.Fatalf("roles changed while only the nodes were cut: %s/%s", w.c.Role(ctx, 0), w.c.Role(ctx, 1))

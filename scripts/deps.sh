@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages baton's tests and benchmarks need, when missing.
-# usage: scripts/deps.sh test|test-systemd|bench-failover|bench-sessions
+# usage: scripts/deps.sh test|test-systemd|bench-failover|bench-sessions|bench-routes|bench-events
 set -eu
 want=""
 need() { # need COMMAND PACKAGE
@@ -21,6 +21,7 @@ test)
 	need etcd etcd-server
 	need cloud-init cloud-init
 	need dpkg-deb dpkg
+	need chromium chromium
 	;;
 test-systemd)
 	need systemd-nspawn systemd-container
@@ -31,6 +32,14 @@ bench-sessions)
 	need nft nftables
 	need conntrack conntrack
 	need conntrackd conntrackd
+	;;
+bench-routes)
+	# Pacemaker's aws-vpc-move-ip with Debian's awscli (a pyenv aws on
+	# PATH is not Debian's: look at the paths the benchmark runs).
+	[ -x /usr/lib/ocf/resource.d/heartbeat/aws-vpc-move-ip ] || want="$want resource-agents"
+	[ -x /usr/bin/aws ] || want="$want awscli"
+	need ip iproute2
+	need curl curl
 	;;
 bench-events)
 	need ip iproute2

@@ -3,7 +3,7 @@
 # checked against `baton help` by the package test.
 _baton() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="run status switchover maintenance validate kvm sessions sync peerings render policy keygen version help"
+	local commands="run status switchover maintenance validate kvm sessions events sync peerings render policy keygen version help"
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 		return

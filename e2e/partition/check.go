@@ -67,6 +67,9 @@ type Report struct {
 	// began in.
 	NoActiveTrial []int
 	P50, P95      time.Duration
+	// WitnessOutageNoActive is the no-active time in trials that took
+	// the witness alone away (target 0: the active holds by agreement).
+	WitnessOutageNoActive time.Duration
 	// Convergence is, per trial, the time from the heal until exactly
 	// one node answered 200 for Limits.Stable (-1: never).
 	Convergence []time.Duration
@@ -202,8 +205,29 @@ func Check(samples []Sample, trials []Trial, logs [2][]lab.RoleChange, lim Limit
 		if end.IsZero() {
 			end = w.last.Add(lim.Tick)
 		}
-		r.NoActive = append(r.NoActive, end.Sub(w.first))
-		r.NoActiveTrial = append(r.NoActiveTrial, trialAt(trials, w.first))
+		first, i := w.first, trialAt(trials, w.first)
+		if i >= 0 {
+			switch k := trials[i].Fault.Kind; {
+			case k.WitnessOnly():
+				// Every such window counts in the line; one longer than a
+				// heartbeat interval means the pair went down (shorter: a
+				// probe answered in the instant a role event was applied).
+				r.WitnessOutageNoActive += end.Sub(first)
+				if end.Sub(first) > lim.Interval {
+					violate(i, "no active node for %v during an outage of the witness alone", end.Sub(first).Round(time.Millisecond))
+				}
+			case k.Compound():
+				// Nobody may take over before the witness is back.
+				if heal := trials[i].Heal; first.Before(heal) {
+					if !end.After(heal) {
+						continue
+					}
+					first = heal
+				}
+			}
+		}
+		r.NoActive = append(r.NoActive, end.Sub(first))
+		r.NoActiveTrial = append(r.NoActiveTrial, i)
 	}
 	r.P50, r.P95 = percentile(r.NoActive, 50), percentile(r.NoActive, 95)
 	if lim.Witness && r.P95 > lim.NoActiveLimit() {
@@ -356,7 +380,7 @@ func logOverlaps(trials []Trial, logs [2][]lab.RoleChange, ttl time.Duration) []
 				continue
 			}
 			switch tr.Fault.Kind {
-			case Kill:
+			case Kill, WitnessThenKill:
 				// The restarted process logs from INIT: nothing it logged
 				// before the kill holds after it.
 				next := far

@@ -99,10 +99,39 @@ func TestCheckLogOverlaps(t *testing.T) {
 	}
 }
 
+// No-active time during an outage of the witness alone is reported on its
+// own; in a compound fault only the time after the heal counts.
+func TestCheckWitnessOutages(t *testing.T) {
+	samples := record(strings.Repeat("a", 20) + strings.Repeat(".", 15) + strings.Repeat("a", 65) +
+		strings.Repeat(".", 60) + strings.Repeat("b", 40))
+	trials := []Trial{
+		{N: 0, Fault: Fault{Kind: WitnessDown}, Start: ms(100), Heal: ms(500)},
+		{N: 1, Fault: Fault{Kind: WitnessThenKill}, Node: 0, Start: ms(800), Heal: ms(1400), Down: ms(1000)},
+	}
+	lim := Limits{Witness: true, TTL: 2 * time.Second, Interval: 100 * time.Millisecond}
+	r := Check(samples, trials, [2][]lab.RoleChange{}, lim)
+	if r.WitnessOutageNoActive != 150*time.Millisecond {
+		t.Errorf("witness outage no-active %v, want 150ms", r.WitnessOutageNoActive)
+	}
+	// The compound window runs 1000ms..1600ms; 200ms of it after the heal.
+	if len(r.NoActive) != 2 || r.NoActive[0] != 150*time.Millisecond || r.NoActive[1] != 200*time.Millisecond {
+		t.Errorf("no-active windows %v, want 150ms and 200ms", r.NoActive)
+	}
+	if r.OK() {
+		t.Errorf("no active for longer than an interval during an outage of the witness alone must be a violation")
+	}
+	// A blip shorter than one interval is counted, not a violation.
+	short := record(strings.Repeat("a", 20) + strings.Repeat(".", 3) + strings.Repeat("a", 77))
+	r = Check(short, trials[:1], [2][]lab.RoleChange{}, lim)
+	if r.WitnessOutageNoActive != 30*time.Millisecond || !r.OK() {
+		t.Errorf("30ms blip: counted %v ok=%v %v, want 30ms and no violation", r.WitnessOutageNoActive, r.OK(), r.Violations)
+	}
+}
+
 func TestScheduleIsSeededAndCoversEveryKind(t *testing.T) {
-	a := Schedule(42, 12, ScheduleOptions{Witness: true})
-	b := Schedule(42, 12, ScheduleOptions{Witness: true})
-	if len(a) != 12 {
+	a := Schedule(42, 20, ScheduleOptions{Witness: true})
+	b := Schedule(42, 20, ScheduleOptions{Witness: true})
+	if len(a) != 20 {
 		t.Fatalf("got %d faults", len(a))
 	}
 	seen := map[Kind]bool{}
@@ -110,23 +139,32 @@ func TestScheduleIsSeededAndCoversEveryKind(t *testing.T) {
 		if a[i] != b[i] {
 			t.Fatalf("same seed, different schedule at %d: %v vs %v", i, a[i], b[i])
 		}
-		if i < 5 {
+		if i < 9 {
 			seen[a[i].Kind] = true
 		}
-		if a[i].Dur < 500*time.Millisecond || (a[i].Kind == Freeze && a[i].Dur > 10*time.Second) ||
-			(a[i].Kind != Freeze && a[i].Dur > 3*time.Second) {
+		limit := 3 * time.Second
+		switch {
+		case a[i].Kind == Freeze:
+			limit = 10 * time.Second
+		case a[i].Kind.WitnessOnly():
+			limit = 20 * time.Second
+		}
+		if a[i].Dur < 500*time.Millisecond || a[i].Dur > limit {
 			t.Errorf("fault %d out of range: %v", i, a[i])
 		}
+		if a[i].Kind.Compound() && (a[i].Target != TargetActive || a[i].Dur < 1500*time.Millisecond) {
+			t.Errorf("fault %d: a compound fault hits the active and lasts at least 1.5s: %v", i, a[i])
+		}
 	}
-	if len(seen) != 5 {
+	if len(seen) != 9 {
 		t.Errorf("the first round must hold every kind once: %v", seen)
 	}
 	if c := Schedule(43, 12, ScheduleOptions{Witness: true}); c[0] == a[0] && c[1] == a[1] && c[2] == a[2] {
 		t.Errorf("different seeds gave the same schedule")
 	}
 	for _, f := range Schedule(1, 20, ScheduleOptions{}) {
-		if f.Kind == CutWitness {
-			t.Fatalf("witness cuts scheduled without a witness")
+		if f.Kind == CutWitness || f.Kind.WitnessOnly() || f.Kind.Compound() {
+			t.Fatalf("witness faults scheduled without a witness")
 		}
 	}
 }

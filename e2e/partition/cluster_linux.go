@@ -102,9 +102,15 @@ type Cluster struct {
 	env   []string
 	probe *http.Client
 
+	// The witness server, for KillWitness and StartWitness (etcd only).
+	witnessArgv               []string
+	witnessLog, witnessHealth string
+	witnessProc               *lab.Proc
+
 	mu     sync.Mutex
 	cuts   Cuts
 	frozen [2]bool
+	api    [2]*api.Client
 }
 
 // NewCluster builds the lab, starts the witness server and writes both
@@ -191,7 +197,8 @@ func (c *Cluster) build(ctx context.Context) error {
 // witnessYAML is the witness section both nodes get.
 func (c *Cluster) witnessYAML(body string) string {
 	o := c.Opts
-	return fmt.Sprintf("witness:\n  type: %s\n  ttl: %s\n  drift_margin: %s\n  step_down: %s\n%s",
+	// The lab's witness servers speak plain HTTP: insecure says so.
+	return fmt.Sprintf("witness:\n  type: %s\n  ttl: %s\n  drift_margin: %s\n  step_down: %s\n  insecure: true\n%s",
 		o.Witness, o.TTL, o.DriftMargin, o.StepDown, body)
 }
 
@@ -256,11 +263,23 @@ func (c *Cluster) Frozen(i int) bool {
 	return c.frozen[i]
 }
 
-// Status asks node i's API for its status.
+// Status asks node i's API for its status. One client per node keeps its
+// connections: the API caps concurrent connections, and a client per call
+// would leave an idle one behind each time.
 func (c *Cluster) Status(ctx context.Context, i int) (api.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	return api.NewClient(filepath.Join(c.Nodes[i].Dir, "baton.sock"), "").Status(ctx)
+	return c.API(i).Status(ctx)
+}
+
+// API returns the client of node i's API.
+func (c *Cluster) API(i int) *api.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.api[i] == nil {
+		c.api[i] = api.NewClient(filepath.Join(c.Nodes[i].Dir, "baton.sock"), "")
+	}
+	return c.api[i]
 }
 
 // Role is node i's role from its API: DEAD when not running, ? when the

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/batonha/baton/internal/lab/labtest"
 )
@@ -32,6 +33,15 @@ func batonBin(t *testing.T) string {
 	return out
 }
 
+// reducedWitnessFaults follow the seeded trials of the reduced run, so
+// that each witness fault is seen once however few trials are drawn.
+var reducedWitnessFaults = []Fault{
+	{Kind: WitnessDown, Target: TargetActive, Dur: 3 * time.Second},
+	{Kind: WitnessKill, Target: TargetActive, Dur: 2 * time.Second},
+	{Kind: WitnessThenCut, Target: TargetActive, Dur: 3 * time.Second},
+	{Kind: WitnessThenKill, Target: TargetActive, Dur: 3 * time.Second},
+}
+
 // TestPartitionReduced is the reduced partition suite of make test: a
 // few trials per witness type (Azure Blob only with -partition.azure; its
 // scenarios run in e2e.TestWitnessAzureBlob). The full run is
@@ -45,7 +55,8 @@ func TestPartitionReduced(t *testing.T) {
 	}
 	for _, w := range types {
 		t.Run(w, func(t *testing.T) {
-			res, err := Run(context.Background(), Options{Bin: bin, Dir: t.TempDir(), Witness: w, Trials: *trials, Seed: *seed})
+			res, err := Run(context.Background(), Options{Bin: bin, Dir: t.TempDir(), Witness: w, Trials: *trials, Seed: *seed,
+				Extra: reducedWitnessFaults})
 			t.Log(res.Line())
 			t.Log(res.Details())
 			for _, l := range res.Longest(3) {

@@ -27,7 +27,29 @@ const (
 	Freeze Kind = "freeze"
 	// Kill SIGKILLs the target's process and restarts it.
 	Kill Kind = "kill"
+	// WitnessDown makes the witness unreachable from both nodes, which
+	// still hear each other: the active must stay active.
+	WitnessDown Kind = "witness_down"
+	// WitnessKill SIGKILLs the witness server and restarts it (etcd; a
+	// witness that keeps its state in memory gets WitnessDown instead).
+	WitnessKill Kind = "witness_kill"
+	// WitnessThenCut makes the witness unreachable from both nodes and,
+	// a third of the way in, cuts the nodes apart too; all heal together.
+	WitnessThenCut Kind = "witness_then_cut"
+	// WitnessThenKill makes the witness unreachable from both nodes and,
+	// a third of the way in, kills the active node; the witness comes back
+	// and the node is restarted together.
+	WitnessThenKill Kind = "witness_then_kill"
 )
+
+// WitnessOnly reports whether k is an outage of the witness alone: the
+// pair must keep its active throughout.
+func (k Kind) WitnessOnly() bool { return k == WitnessDown || k == WitnessKill }
+
+// Compound reports whether k is a witness outage with a second fault
+// during it: nobody can take over until the witness is back, so only the
+// no-active time after the heal counts.
+func (k Kind) Compound() bool { return k == WitnessThenCut || k == WitnessThenKill }
 
 // Target says which node a fault hits; it is resolved when the fault
 // starts, from who is active then.
@@ -71,6 +93,9 @@ type ScheduleOptions struct {
 	MaxCut time.Duration
 	// MaxFreeze is the longest freeze (default 10s; shortest 500ms).
 	MaxFreeze time.Duration
+	// MaxWitnessOutage is the longest outage of the witness alone
+	// (default 20s; shortest 500ms).
+	MaxWitnessOutage time.Duration
 }
 
 // Schedule returns n faults drawn from seed. Faults come in rounds: each
@@ -85,11 +110,14 @@ func Schedule(seed int64, n int, o ScheduleOptions) []Fault {
 	if o.MaxFreeze <= 0 {
 		o.MaxFreeze = 10 * time.Second
 	}
+	if o.MaxWitnessOutage <= 0 {
+		o.MaxWitnessOutage = 20 * time.Second
+	}
 	const minDur = 500 * time.Millisecond
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	kinds := []Kind{CutNodes, Isolate, Freeze, Kill}
 	if o.Witness {
-		kinds = []Kind{CutNodes, CutWitness, Isolate, Freeze, Kill}
+		kinds = []Kind{CutNodes, CutWitness, Isolate, Freeze, Kill, WitnessDown, WitnessKill, WitnessThenCut, WitnessThenKill}
 	}
 	uniform := func(lo, hi time.Duration) time.Duration {
 		if hi <= lo {
@@ -109,10 +137,16 @@ func Schedule(seed int64, n int, o ScheduleOptions) []Fault {
 			if rng.Float64() < 0.7 {
 				f.Target = TargetActive
 			}
-			if k == Freeze {
+			switch {
+			case k == Freeze:
 				lo, hi := math.Log(float64(minDur)), math.Log(float64(max(o.MaxFreeze, minDur)))
 				f.Dur = time.Duration(math.Exp(lo + rng.Float64()*(hi-lo))).Round(time.Millisecond)
-			} else {
+			case k.WitnessOnly():
+				f.Dur = uniform(minDur, o.MaxWitnessOutage).Round(time.Millisecond)
+			case k.Compound():
+				f.Target = TargetActive
+				f.Dur = uniform(3*minDur, max(o.MaxCut, 3*minDur)).Round(time.Millisecond)
+			default:
 				f.Dur = uniform(minDur, o.MaxCut).Round(time.Millisecond)
 			}
 			out = append(out, f)

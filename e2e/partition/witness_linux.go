@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -41,14 +42,12 @@ func (c *Cluster) startWitness(ctx context.Context) (string, error) {
 		}
 		client := fmt.Sprintf("http://%s:%d", WitnessAddr, EtcdPort)
 		peer := "http://127.0.0.1:2380"
-		_, err = c.Witness.Start("etcd", []string{bin, "--name", "witness", "--data-dir", filepath.Join(dir, "etcd"),
+		c.witnessArgv = []string{bin, "--name", "witness", "--data-dir", filepath.Join(dir, "etcd"),
 			"--listen-client-urls", client, "--advertise-client-urls", client,
 			"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-			"--initial-cluster", "witness=" + peer, "--log-level", "warn"}, nil, logPath)
-		if err != nil {
-			return "", err
-		}
-		if err := c.waitHTTP(ctx, "etcd", client+"/health", 20*time.Second); err != nil {
+			"--initial-cluster", "witness=" + peer, "--log-level", "warn"}
+		c.witnessLog, c.witnessHealth = logPath, client+"/health"
+		if err := c.StartWitness(ctx); err != nil {
 			return "", err
 		}
 		return c.witnessYAML(fmt.Sprintf("  etcd:\n    endpoints: [%q]\n    dial_timeout: 1s\n", client)), nil
@@ -134,6 +133,42 @@ func (c *Cluster) startWitness(ctx context.Context) (string, error) {
 			account, witnessName, keyFile)), nil
 	}
 	return "", fmt.Errorf("starting witness: unknown type %q", o.Witness)
+}
+
+// CanRestartWitness reports whether the witness server keeps its state
+// across a restart (etcd's data directory; moto and Azurite here keep
+// theirs in memory, so a restart would be a witness losing its data).
+func (c *Cluster) CanRestartWitness() bool { return c.witnessArgv != nil }
+
+// StartWitness starts the witness server (again, after KillWitness) and
+// waits until it answers.
+func (c *Cluster) StartWitness(ctx context.Context) error {
+	if c.witnessArgv == nil {
+		return fmt.Errorf("restarting the %s witness: it keeps its state in memory", c.Opts.Witness)
+	}
+	p, err := c.Witness.Start(c.Opts.Witness, c.witnessArgv, nil, c.witnessLog)
+	if err != nil {
+		return err
+	}
+	c.witnessProc = p
+	return c.waitHTTP(ctx, c.Opts.Witness, c.witnessHealth, 20*time.Second)
+}
+
+// KillWitness SIGKILLs the witness server and waits until it has exited.
+func (c *Cluster) KillWitness() error {
+	p := c.witnessProc
+	if p == nil || p.Exited() {
+		return nil
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	select {
+	case <-p.Done():
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("killing the witness (pid %d): still running", p.PID)
+	}
 }
 
 // repoRoot finds the module root (the directory holding go.mod) from the

@@ -70,6 +70,7 @@ type Pipeline struct {
 	clk     clock.Clock
 	log     *slog.Logger
 	observe Observer
+	onRun   func(Run)
 	every   time.Duration
 
 	mu      sync.Mutex
@@ -102,6 +103,14 @@ func NewPipeline(steps []Step, verifyEvery time.Duration, clk clock.Clock, log *
 		steps: steps, clk: clk, log: log.With("component", "pipeline"), observe: observe,
 		every: verifyEvery, wake: make(chan struct{}, 1), last: map[string]Result{}, done: make(chan struct{}),
 	}
+}
+
+// OnRun sets fn to be told about every finished activation or
+// deactivation (called from the pipeline's goroutine; it must not block).
+func (p *Pipeline) OnRun(fn func(Run)) {
+	p.mu.Lock()
+	p.onRun = fn
+	p.mu.Unlock()
 }
 
 // Set asks for the actions to match the role: active or not. decided is
@@ -177,7 +186,11 @@ func (p *Pipeline) apply(ctx context.Context) {
 		p.mu.Lock()
 		p.markAppliedLocked(want)
 		p.appendRunLocked(run)
+		onRun := p.onRun
 		p.mu.Unlock()
+		if onRun != nil {
+			onRun(run)
+		}
 	}
 }
 

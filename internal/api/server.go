@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/batonha/baton/internal/feed"
 	"github.com/batonha/baton/internal/httpserve"
 )
 
@@ -37,6 +37,8 @@ type Server struct {
 	extra   func(mux *http.ServeMux)
 	log     *slog.Logger
 	token   string
+	feed    *feed.Hub
+	ro      bool
 	unix    net.Listener
 	tcp     net.Listener
 	tcpAddr net.Addr
@@ -57,11 +59,16 @@ type Options struct {
 	Metrics  http.Handler // optional, served at /metrics
 	// Extra registers more endpoints (subsystems' /v1/NAME/...).
 	Extra func(mux *http.ServeMux)
+	// Events, when set, is served at GET /v1/events.
+	Events *feed.Hub
+	// ReadOnly refuses every command (api.read_only).
+	ReadOnly bool
 }
 
 // Listen binds the listeners; Serve then serves them.
 func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
-	s := &Server{backend: b, metrics: opt.Metrics, extra: opt.Extra, log: log.With("component", "api"), token: opt.Token}
+	s := &Server{backend: b, metrics: opt.Metrics, extra: opt.Extra, log: log.With("component", "api"), token: opt.Token,
+		feed: opt.Events, ro: opt.ReadOnly}
 	if opt.Socket != "" {
 		if err := os.MkdirAll(filepath.Dir(opt.Socket), 0o755); err != nil {
 			return nil, fmt.Errorf("creating API socket directory: %w", err)
@@ -180,20 +187,28 @@ func (s *Server) Handler(auth bool) http.Handler {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
+	if s.feed != nil {
+		mux.HandleFunc("GET /v1/events", s.events)
+	}
+	if auth {
+		mux.HandleFunc("POST /ui/login", s.login)
+	}
 	if s.extra != nil {
 		s.extra(mux)
 	}
-	if !auth {
-		return mux
+	var h http.Handler = mux
+	if s.ro {
+		h = readOnlyGuard(mux)
 	}
-	want := []byte("Bearer " + s.token)
+	if !auth {
+		return h
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="baton"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or invalid bearer token"})
+		if !open(r.URL.Path) && !s.authorized(r) {
+			refuseUnauthorized(w, r)
 			return
 		}
-		mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -52,9 +52,12 @@ type Reassertion struct {
 
 // Witness is the lease this node must hold to be active.
 type Witness struct {
-	Type          string  `json:"type"`
-	Holding       bool    `json:"holding"`
-	Waiting       bool    `json:"waiting"` // the rules would make this node active; it waits for the lease
+	Type    string `json:"type"`
+	Holding bool   `json:"holding"`
+	Waiting bool   `json:"waiting"` // the rules would make this node active; it waits for the lease
+	// HoldingByPeer: active without the lease (the witness is unreachable)
+	// while the peer, heard, defers to it.
+	HoldingByPeer bool    `json:"holding_by_peer,omitempty"`
 	Holder        string  `json:"holder,omitempty"`
 	Token         uint64  `json:"token,omitempty"`
 	TimeLeftMs    float64 `json:"time_left_ms,omitempty"`
@@ -88,6 +91,9 @@ type Path struct {
 	Sent      uint64    `json:"sent"`
 	Received  uint64    `json:"received"`
 	LastError string    `json:"last_error,omitempty"`
+	// RTTHistory is the round trip sampled every 10 s over the last
+	// 10 minutes, oldest first; -1 while the path was down.
+	RTTHistory []float64 `json:"rtt_history_ms,omitempty"`
 }
 
 // ProbeStatus is the load-balancer health-probe responder.
@@ -140,8 +146,9 @@ type Step struct {
 	Op       string  `json:"op"`
 	OK       bool    `json:"ok"`
 	Error    string  `json:"error,omitempty"`
-	Ms       float64 `json:"ms"`         // the action's own duration
-	DoneAtMs float64 `json:"done_at_ms"` // since the decision
+	Attempts int     `json:"attempts,omitempty"` // more than 1: retried
+	Ms       float64 `json:"ms"`                 // the action's own duration
+	DoneAtMs float64 `json:"done_at_ms"`         // since the decision
 }
 
 // Hook is the last run of one hook.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/procgroup"
+	"github.com/batonha/baton/internal/redact"
 )
 
 // Limits on what a check keeps of its target's output.
@@ -51,10 +52,10 @@ func NewProber(c config.Check) (Prober, error) {
 	case "http":
 		u, err := url.Parse(c.Target)
 		if err != nil {
-			return nil, fmt.Errorf("check %q: http target: %w", c.Name, err)
+			return nil, fmt.Errorf("check %q: http target: %w", c.Name, redact.Err(err))
 		}
 		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("check %q: http target %q must be an http:// or https:// URL", c.Name, c.Target)
+			return nil, fmt.Errorf("check %q: http target %q must be an http:// or https:// URL", c.Name, redact.URL(c.Target))
 		}
 		return NewHTTPProber(c.Target, timeout), nil
 	default:
@@ -144,20 +145,20 @@ func (p *HTTPProber) Probe(ctx context.Context) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL, nil)
 	if err != nil {
-		return fmt.Errorf("building request for %s: %w", p.URL, err)
+		return fmt.Errorf("building request for %s: %w", redact.URL(p.URL), redact.Err(err))
 	}
 	req.Header.Set("User-Agent", "baton-check")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", p.URL, err)
+		return fmt.Errorf("GET %s: %w", redact.URL(p.URL), redact.Err(err))
 	}
 	defer resp.Body.Close()
 	_, rerr := io.Copy(io.Discard, io.LimitReader(resp.Body, maxHTTPBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("GET %s: status %s", p.URL, resp.Status)
+		return fmt.Errorf("GET %s: status %s", redact.URL(p.URL), resp.Status)
 	}
 	if rerr != nil {
-		return fmt.Errorf("GET %s: reading body: %w", p.URL, rerr)
+		return fmt.Errorf("GET %s: reading body: %w", redact.URL(p.URL), rerr)
 	}
 	return nil
 }

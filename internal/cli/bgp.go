@@ -14,6 +14,7 @@ import (
 	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/peerings"
 	"github.com/batonha/baton/internal/render"
+	"github.com/batonha/baton/internal/store"
 )
 
 // cmdPeerings runs the route-server peering reconciler from the
@@ -81,7 +82,7 @@ func cmdPeerings(e env, args []string) int {
 	}
 	errc := make(chan error, 2)
 	if pc.Webhook.Listen != "" {
-		b, err := os.ReadFile(pc.Webhook.TokenFile)
+		b, err := store.ReadSecret(pc.Webhook.TokenFile, func(w string) { log.Warn("webhook.token_file: " + w) })
 		if err != nil {
 			fmt.Fprintf(e.stderr, "baton: reading webhook token (bgp.peerings.webhook.token_file): %v\n", err)
 			return exitFailure

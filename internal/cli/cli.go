@@ -51,6 +51,7 @@ func commands() []subcommand {
 	return []subcommand{
 		{"run", "run the daemon", cmdRun},
 		{"status", "show role, peer paths, probe, checks and recent transitions", cmdStatus},
+		{"events", "follow the daemon's event stream (transitions, paths, actions, drops)", cmdEvents},
 		{"switchover", "hand the active role to the peer (planned)", cmdSwitchover},
 		{"maintenance", "on|off: keep this node from being or becoming active", cmdMaintenance},
 		{"validate", "check a configuration file and list every error", cmdValidate},
@@ -306,11 +307,20 @@ func call(e env, cf clientFlags, timeout time.Duration, fn func(c *api.Client, c
 }
 
 func cmdStatus(e env, args []string) int {
-	fs := newFlags(e, "status", "[--json] [--socket PATH | --config FILE | --url URL --token-file F]")
+	fs := newFlags(e, "status", "[--json | --watch] [--socket PATH | --config FILE | --url URL --token-file F]")
 	asJSON := fs.Bool("json", false, "print JSON")
+	watch := fs.Bool("watch", false, "redraw in place on every event until interrupted")
 	cf := addClientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
+	}
+	if *watch {
+		c, err := cf.client(e)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "baton: %v\n", err)
+			return exitFailure
+		}
+		return watchStatus(e, c)
 	}
 	st, ok := call(e, cf, 10*time.Second, (*api.Client).Status)
 	if !ok {
@@ -408,6 +418,8 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		switch {
 		case wi.Holding:
 			state = fmt.Sprintf("HOLDING (token %d, %.1fs left)", wi.Token, wi.TimeLeftMs/1000)
+		case wi.HoldingByPeer:
+			state = "unreachable, holding by peer agreement"
 		case wi.Waiting:
 			state = "waiting for the lease"
 			if wi.Holder != "" {
@@ -416,7 +428,11 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		case wi.Holder != "":
 			state = "held by " + wi.Holder
 		}
-		fmt.Fprintf(w, "witness %s  %s  renewals %d, failures %d", wi.Type, state, wi.Renewals, wi.RenewFailures)
+		if wi.HoldingByPeer {
+			fmt.Fprintf(w, "witness: %s (%s)  renewals %d, failures %d", state, wi.Type, wi.Renewals, wi.RenewFailures)
+		} else {
+			fmt.Fprintf(w, "witness %s  %s  renewals %d, failures %d", wi.Type, state, wi.Renewals, wi.RenewFailures)
+		}
 		if wi.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s", wi.LastError)
 		}

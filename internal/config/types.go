@@ -11,6 +11,7 @@ import (
 	"github.com/batonha/baton/internal/action/localroutes"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
+	"github.com/batonha/baton/internal/alerts"
 	"github.com/batonha/baton/internal/configsync"
 	"github.com/batonha/baton/internal/hostevents"
 	"github.com/batonha/baton/internal/sessionsync"
@@ -29,6 +30,7 @@ type Config struct {
 	API       API       `yaml:"api"`
 	Metrics   Metrics   `yaml:"metrics"`
 	Link      Link      `yaml:"link"`
+	UI        UI        `yaml:"ui"` // the status page's own listener (ui.go)
 
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
@@ -41,6 +43,7 @@ type Config struct {
 	BGP         *bgp.Config         `yaml:"bgp"`          // announcements to route servers
 	Witness     *witness.Config     `yaml:"witness"`      // lease that a node must hold to be active
 	Events      *hostevents.Config  `yaml:"events"`       // planned host events drain the node first
+	Alerts      *alerts.Config      `yaml:"alerts"`       // transitions posted to webhooks and e-mail
 	DNS         *dns.Config         `yaml:"dns"`          // a DNS name that follows the active
 	LocalRoutes *localroutes.Config `yaml:"local_routes"` // the active's kernel routes, copied to the standby
 }
@@ -144,6 +147,7 @@ type API struct {
 	Socket    string `yaml:"socket"`     // default /run/baton/baton.sock
 	Listen    string `yaml:"listen"`     // optional TCP host:port, requires token_file
 	TokenFile string `yaml:"token_file"` // bearer token for the TCP listener
+	ReadOnly  bool   `yaml:"read_only"`  // refuse every command (switchover, maintenance, sync now)
 	// TLS is the TCP listener's certificate; by default the cluster's
 	// from baton keygen (link.cert_file and link.key_file).
 	TLS TLSFiles `yaml:"tls"`

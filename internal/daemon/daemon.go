@@ -8,17 +8,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/action/hooks"
 	"github.com/batonha/baton/internal/action/probe"
 	"github.com/batonha/baton/internal/action/vip"
+	"github.com/batonha/baton/internal/alerts"
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/config"
+	"github.com/batonha/baton/internal/feed"
 	"github.com/batonha/baton/internal/heartbeat"
 	"github.com/batonha/baton/internal/linkwatch"
 	"github.com/batonha/baton/internal/metrics"
@@ -27,6 +31,7 @@ import (
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
 	"github.com/batonha/baton/internal/trim"
+	"github.com/batonha/baton/internal/ui"
 	"github.com/batonha/baton/internal/witness"
 )
 
@@ -50,6 +55,8 @@ type peerWatch interface {
 	SetLocal(heartbeat.Local)
 	SendNow()
 	Status() heartbeat.Status
+	// Acked is the newest of this node's heartbeats the peer echoed.
+	Acked() time.Time
 }
 
 // Daemon is one running baton node.
@@ -87,6 +94,11 @@ type Daemon struct {
 	keeper      *witness.Keeper
 	witnessB    witness.Backend
 	wantedLease bool
+	// byPeerUntil: while the node holds the role by peer agreement, the
+	// unix nanoseconds of its hold deadline as last computed by the loop;
+	// 0 otherwise (read by the probe guard).
+	byPeerUntil atomic.Int64
+	byPeerFor   time.Duration // how long after the newest echo the hold lasts
 	advert      role.PeerInfo // what the heartbeats advertise (owned by the loop)
 
 	// Owned by the loop: the checks' verdict and the actions that refused
@@ -95,6 +107,11 @@ type Daemon struct {
 	actionFaults map[string]actionFault
 
 	feedWatchdog func()
+
+	events  *feed.Hub          // the event stream (GET /v1/events)
+	history *history           // the transitions of the last day, on disk
+	samples *sampler           // the paths' recent round trips
+	alerts  *alerts.Dispatcher // nil without an alerts section
 
 	// timer wakes the loop at the role machine's next deadline.
 	timer clock.Timer
@@ -107,7 +124,6 @@ type Daemon struct {
 	mu           sync.Mutex
 	snap         role.Snapshot
 	snapCh       chan struct{} // closed and replaced when snap changes
-	transitions  []api.Transition
 	reassertions map[role.Cause]uint64
 	lastReassert *api.Reassertion
 }
@@ -121,8 +137,6 @@ type actionFault struct {
 }
 
 const faultHold = 30 * time.Second
-
-const historySize = 50
 
 // New builds the daemon: it reads the key file and the persisted state and
 // validates every part, but binds nothing yet.
@@ -167,6 +181,16 @@ func New(opt Options) (*Daemon, error) {
 	}
 	d.persisted = prev
 
+	d.events = feed.New(cfg.Node.Name, clk, 256)
+	d.samples = newSampler()
+	if d.history, err = loadHistory(cfg.Node.StateDir, clk, log); err != nil {
+		return nil, err
+	}
+	if cfg.Alerts != nil {
+		if d.alerts, err = alerts.New(*cfg.Alerts, cfg.Node.Name, clk, log); err != nil {
+			return nil, fmt.Errorf("configuring alerts (alerts): %w", err)
+		}
+	}
 	d.pathLinks = pathLinks(cfg, log)
 	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
 	rise := cfg.Node.LinkRise
@@ -181,7 +205,10 @@ func New(opt Options) (*Daemon, error) {
 		Links:           trackedLinks(cfg),
 		PathLinks:       d.pathLinks,
 		LinkRise:        rise,
+		PeerTimeout:     hold,
+		HoldMargin:      holdMargin(cfg),
 	}, clk.Now(), max(prev.Term, prev.HighestTerm))
+	d.byPeerFor = hold - holdMargin(cfg)
 	if prev.Maintenance {
 		// A node restarted mid-upgrade stays out of the way until the
 		// operator turns maintenance off.
@@ -282,6 +309,7 @@ func New(opt Options) (*Daemon, error) {
 		if since >= 0 {
 			d.metrics.Step(op, r.Action, since)
 		}
+		d.publishStep(op, r, since)
 		if op != "deactivate" && errors.Is(r.Err, action.ErrFault) {
 			select {
 			case d.faultCh <- actionFault{action: r.Action, err: r.Error, until: d.clk.Now().Add(faultHold)}:
@@ -289,6 +317,7 @@ func New(opt Options) (*Daemon, error) {
 			}
 		}
 	})
+	d.pipeline.OnRun(d.onRun)
 	d.snap = d.machine.Snapshot()
 	d.timer = clk.NewTimer(time.Hour)
 	return d, nil
@@ -343,13 +372,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	apiTLS := d.cfg.APITLS()
+	page, err := ui.New(ui.Options{Status: d.Status, ReadOnly: d.cfg.API.ReadOnly, Logger: d.log})
+	if err != nil {
+		return err
+	}
 	apiSrv, err := api.Listen(d, api.Options{Socket: d.cfg.API.Socket, Listen: d.cfg.API.Listen, Token: token,
-		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(), Extra: d.subsystemRoutes}, d.log)
+		TLSCert: apiTLS.CertFile, TLSKey: apiTLS.KeyFile, Metrics: d.metrics.Handler(),
+		Events: d.events, ReadOnly: d.cfg.API.ReadOnly,
+		Extra: func(mux *http.ServeMux) { d.subsystemRoutes(mux); page.Register(mux) }}, d.log)
 	if err != nil {
 		return err
 	}
 	defer apiSrv.Close()
-	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler())
+	uiSrv, err := d.listenUI(apiSrv)
+	if err != nil {
+		return err
+	}
+	metricsSrv, metricsLn, err := metrics.Listen(d.cfg.Metrics.Listen, d.cfg.Metrics.TokenFile, d.metrics.Handler(), d.log)
 	if err != nil {
 		return err
 	}
@@ -378,6 +417,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer close(hbDone); hbErr <- d.hb.Run(hbCtx) }()
 
 	goRun(func(c context.Context) { _ = apiSrv.Serve(c) })
+	if uiSrv != nil {
+		goRun(uiSrv)
+	}
 	if metricsLn != nil {
 		goRun(func(c context.Context) {
 			go func() { <-c.Done(); metricsSrv.Close() }()
@@ -385,6 +427,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	goRun(d.pipeline.Run)
+	goRun(d.runSampler)
+	goRun(d.history.run)
+	if d.alerts != nil {
+		goRun(func(c context.Context) { d.alerts.Run(c, d.events) })
+	}
 	goRun(d.watchLinks)
 	if d.link != nil {
 		goRun(func(c context.Context) {
@@ -405,8 +452,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// from a freeze longer than its lease must not answer 200 in the
 		// moment before its keeper reports the lease lost.
 		d.probe.SetGuard(func() bool {
-			until, ok := d.keeper.MustLeaveBy()
-			return ok && d.clk.Now().Before(until)
+			now := d.clk.Now()
+			if until, ok := d.keeper.MustLeaveBy(); ok && now.Before(until) {
+				return true
+			}
+			// Holding by peer agreement: the newest echo may have moved the
+			// deadline on since the loop last looked.
+			return d.byPeerUntil.Load() != 0 && now.Before(d.hb.Acked().Add(d.byPeerFor))
 		})
 	}
 	if d.keeper != nil {

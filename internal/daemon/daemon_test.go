@@ -40,6 +40,7 @@ func (f *fakePeer) Run(ctx context.Context) error  { <-ctx.Done(); return nil }
 func (f *fakePeer) Events() <-chan heartbeat.Event { return f.events }
 func (f *fakePeer) SendNow()                       {}
 func (f *fakePeer) Status() heartbeat.Status       { return heartbeat.Status{} }
+func (f *fakePeer) Acked() time.Time               { return time.Time{} }
 func (f *fakePeer) SetLocal(l heartbeat.Local)     { f.mu.Lock(); f.local = l; f.mu.Unlock() }
 func (f *fakePeer) advertised() heartbeat.Local    { f.mu.Lock(); defer f.mu.Unlock(); return f.local }
 
@@ -59,6 +60,7 @@ type harness struct {
 	// reasserts: the counts already written
 	reasserts map[string]uint64
 	out       *strings.Builder
+	earlier   int // transitions in the history when this run started
 
 	cancel context.CancelFunc
 	done   chan error
@@ -111,6 +113,9 @@ func newHarness(t *testing.T, dir string, preempt bool, out *strings.Builder, cl
 		peer: &fakePeer{events: make(chan heartbeat.Event)}, act: action.NewFake("fake"), reasserts: map[string]uint64{}}
 	d.hb = h.peer
 	d.pipeline = action.NewPipeline([]action.Step{{Action: h.act, Timeout: time.Second}}, 0, clk, slog.New(slog.DiscardHandler), nil)
+	// The transitions of an earlier run on dir are history (kept on disk).
+	h.earlier = len(d.Status().Transitions)
+	h.seen = h.earlier
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx) }()
@@ -154,12 +159,15 @@ func (h *harness) stop() {
 
 // sync waits until the loop has handled everything sent so far (the
 // events channel is unbuffered and the loop handles one at a time: once
-// a no-op event is taken, the one before it is done), then until the
+// a no-op event is taken, the one before it is done, and once a second is
+// taken, the first is done and the timer re-armed), then until the
 // actions have settled.
 func (h *harness) sync() {
 	h.t.Helper()
-	h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
-	if len(h.d.Status().Transitions) == 0 {
+	for range 2 {
+		h.peer.events <- heartbeat.Event{Kind: heartbeat.EventPathUp, Path: "sync"}
+	}
+	if len(h.d.Status().Transitions) == h.earlier {
 		return // nothing was asked of the actions yet
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -329,7 +337,8 @@ func TestLinkFlap(t *testing.T) {
 	h.advance(50 * time.Millisecond)
 	h.link("eth9", false) // down again before the rise: stays in FAULT
 	h.link("eth9", true)
-	h.advance(100 * time.Millisecond)
+	h.advance(100 * time.Millisecond) // risen: STANDBY, listening for the peer
+	h.advance(300 * time.Millisecond) // nobody heard: takes the role
 	golden(t, "link_flap", out.String())
 }
 

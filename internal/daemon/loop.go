@@ -10,6 +10,7 @@ import (
 	"github.com/batonha/baton/internal/action/hooks"
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/heartbeat"
 	"github.com/batonha/baton/internal/role"
 	"github.com/batonha/baton/internal/witness"
@@ -70,11 +71,16 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 			case cmdSwitchover:
 				trs, err = d.machine.Switchover(d.clk.Now())
 			case cmdMaintenance:
-				trs = d.machine.SetMaintenance(d.clk.Now(), cmd.on)
+				if err = d.machine.MaintenanceRefused(); err == nil || !cmd.on {
+					err = nil
+					trs = d.machine.SetMaintenance(d.clk.Now(), cmd.on)
+				}
 			}
 			cmd.reply <- err
 		case <-timer.C():
-			trs = d.machine.Tick(d.clk.Now())
+			// A deadline of holding by peer agreement: the newest echo first.
+			trs = d.machine.PeerAcked(d.clk.Now(), d.hb.Acked())
+			trs = append(trs, d.machine.Tick(d.clk.Now())...)
 			if d.expireFaults() {
 				trs = append(trs, d.machine.SetHealth(d.clk.Now(), d.health())...)
 			}
@@ -86,6 +92,7 @@ func (d *Daemon) loop(ctx context.Context, hbErr, subErr <-chan error, leaseEven
 			d.reassert(c)
 		}
 		d.arm(timer)
+		d.noteHoldingByPeer()
 		if d.keeper != nil && d.machine.WantsLease() != d.wantedLease {
 			d.wantedLease = d.machine.WantsLease()
 			d.keeper.Want(d.wantedLease)
@@ -105,9 +112,11 @@ func (d *Daemon) onLease(ev witness.Event) []role.Transition {
 		return append(trs, d.machine.LeaseAcquired(now, e.Token)...)
 	case witness.Lost:
 		d.log.Warn("witness lease lost", "token", e.Token, "reason", e.Reason)
-		trs := d.machine.LeaseLost(now)
-		if e.Reason == witnessDeadline {
-			// This node cannot reach the witness. Were it to stay a healthy
+		trs := d.machine.PeerAcked(now, d.hb.Acked())
+		trs = append(trs, d.machine.LeaseLost(now)...)
+		if e.Reason == witnessDeadline && d.machine.State() != role.Active {
+			// This node cannot reach the witness (and its peer does not
+			// defer to it: it left ACTIVE). Were it to stay a healthy
 			// standby that ranks first, the peer would defer to it and
 			// nobody would hold the role: stand aside (FAULT) for one lease
 			// time so that the peer takes the lease once it expires.
@@ -118,9 +127,42 @@ func (d *Daemon) onLease(ev witness.Event) []role.Transition {
 		return trs
 	case witness.Held:
 		d.log.Info("witness lease held by another node", "holder", e.Holder, "token", e.Token)
-		return d.clearWitnessFault(now)
+		return append(d.clearWitnessFault(now), d.machine.LeaseHeld(now)...)
 	}
 	return nil
+}
+
+// holdMargin is how long before the peer could find this node dead an
+// active node holding by peer agreement steps down: the witness's
+// step_down, but never so much that fewer than three heartbeat intervals
+// are left between the newest echo and the deadline (an echo is up to
+// about two intervals old before the next one arrives). With the usual
+// three misses that is no margin: the node steps down, and its probe stops
+// answering, the moment the peer could first find it dead, and the peer
+// still needs a round trip to the witness before it may take over.
+func holdMargin(cfg *config.Config) time.Duration {
+	if cfg.Witness == nil {
+		return 0
+	}
+	hold := time.Duration(cfg.Heartbeat.Misses) * cfg.Heartbeat.Interval
+	return max(0, min(cfg.Witness.StepDown, hold-3*cfg.Heartbeat.Interval))
+}
+
+// noteHoldingByPeer publishes whether the node holds the role by peer
+// agreement (for the probe guard) and logs when that starts and ends.
+func (d *Daemon) noteHoldingByPeer() {
+	snap := d.machine.Snapshot()
+	was := d.byPeerUntil.Load() != 0
+	switch {
+	case snap.HoldingByPeer && !snap.HoldUntil.IsZero():
+		d.byPeerUntil.Store(snap.HoldUntil.UnixNano())
+		if !was {
+			d.log.Warn("witness: unreachable, holding by peer agreement", "peer", d.cfg.Peer.Name, "until", snap.HoldUntil)
+		}
+	case was:
+		d.byPeerUntil.Store(0)
+		d.log.Info("witness: holding by peer agreement ended", "role", snap.State.String(), "lease", snap.Lease)
+	}
 }
 
 // witnessDeadline is the keeper's reason when a renewal did not succeed in
@@ -178,6 +220,7 @@ func (d *Daemon) arm(t clock.Timer) {
 
 func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 	now := d.clk.Now()
+	d.publishHeartbeat(ev)
 	switch ev.Kind {
 	case heartbeat.EventMessage:
 		return d.machine.PeerMessage(now, ev.Info)
@@ -242,15 +285,12 @@ func (d *Daemon) apply(trs []role.Transition) {
 	_ = d.notify.Status(fmt.Sprintf("%s (term %d, %s)", last.To, last.Term, last.Reason))
 	d.mu.Lock()
 	d.publishLocked(snap)
-	for _, tr := range trs {
-		d.transitions = append(d.transitions, api.Transition{
-			At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term,
-		})
-	}
-	if len(d.transitions) > historySize {
-		d.transitions = d.transitions[len(d.transitions)-historySize:]
-	}
 	d.mu.Unlock()
+	recs := make([]api.Transition, len(trs))
+	for i, tr := range trs {
+		recs[i] = api.Transition{At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term}
+	}
+	d.publishTransitions(recs)
 }
 
 // publishLocked makes snap the one Status and waitRole read, and wakes

@@ -7,6 +7,7 @@ import (
 
 	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/heartbeat"
+	"github.com/batonha/baton/internal/store"
 )
 
 // minTokenSize is the shortest API token accepted.
@@ -45,7 +46,7 @@ func CheckSecrets(cfg *config.Config) (warnings []string, err error) {
 
 // readToken reads the API bearer token (api.token_file).
 func readToken(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	b, err := store.ReadSecret(path, nil) // refuses a file others may write
 	if err != nil {
 		return "", fmt.Errorf("reading API token (api.token_file): %w", err)
 	}

@@ -11,7 +11,6 @@ import (
 func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	snap := d.snap
-	trs := append([]api.Transition(nil), d.transitions...)
 	var reasserts map[string]uint64
 	for c, n := range d.reassertions {
 		if reasserts == nil {
@@ -43,6 +42,7 @@ func (d *Daemon) Status() api.Status {
 		st.Peer.Paths = append(st.Peer.Paths, api.Path{
 			Name: p.Name, Kind: p.Kind, Up: p.Up, RTTMillis: float64(p.RTT.Microseconds()) / 1000,
 			LastHeard: p.LastHeard, Sent: p.Sent, Received: p.Received, LastError: p.LastError,
+			RTTHistory: d.samples.history(p.Name),
 		})
 	}
 	if d.probe != nil {
@@ -67,26 +67,13 @@ func (d *Daemon) Status() api.Status {
 		st.Actions = append(st.Actions, api.Action{Name: r.Action, Op: r.Op, OK: r.OK, Error: r.Error, At: r.Started,
 			DurationMs: ms(r.Duration), Attempts: r.Attempts})
 	}
-	// Attach each pipeline run to the transition that decided it.
-	runs := d.pipeline.Runs()
-	for i := range trs {
-		for _, run := range runs {
-			if run.Decided.Equal(trs[i].At) && run.Term == trs[i].Term {
-				for _, s := range run.Steps {
-					trs[i].Steps = append(trs[i].Steps, api.Step{Action: s.Action, Op: s.Op, OK: s.OK, Error: s.Error,
-						Ms: ms(s.Duration), DoneAtMs: ms(s.Started.Add(s.Duration).Sub(run.Decided))})
-				}
-				trs[i].TotalMs = ms(run.Finished.Sub(run.Decided))
-			}
-		}
-	}
-	st.Transitions = trs
+	st.Transitions = d.history.transitions()
 	st.Subsystems = d.subsystemStatus()
 	if d.keeper != nil {
 		ws := d.keeper.Status()
 		st.Witness = &api.Witness{Type: d.cfg.Witness.Type, Holding: ws.Holding, Holder: ws.Holder, Token: ws.Token,
 			TimeLeftMs: ms(ws.TimeLeft), Renewals: ws.Renewals, RenewFailures: ws.RenewFailures, LastError: ws.LastError,
-			Waiting: snap.WantsLease && !snap.Lease}
+			Waiting: snap.WantsLease && !snap.Lease && !snap.HoldingByPeer, HoldingByPeer: snap.HoldingByPeer}
 	}
 	st.HooksDropped = d.hooks.Dropped()
 	for _, h := range d.hooks.Status() {

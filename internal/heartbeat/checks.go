@@ -15,6 +15,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/batonha/baton/internal/redact"
 )
 
 // prober runs one probe of the peer; nil means it answered.
@@ -82,16 +84,16 @@ func httpProber(target string, insecure bool) prober {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err != nil {
-			return fmt.Errorf("http check of %s: %w", target, err)
+			return fmt.Errorf("http check of %s: %w", redact.URL(target), redact.Err(err))
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("http check: %w", err)
+			return fmt.Errorf("http check: %w", redact.Err(err))
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("http check of %s: status %d", target, resp.StatusCode)
+			return fmt.Errorf("http check of %s: status %d", redact.URL(target), resp.StatusCode)
 		}
 		return nil
 	}

@@ -2,8 +2,11 @@ package heartbeat
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+
+	"github.com/batonha/baton/internal/store"
 )
 
 // MinKeySize is the shortest pre-shared key accepted, in bytes.
@@ -18,6 +21,10 @@ func LoadKeys(paths ...string) ([][]byte, error) {
 	}
 	keys := make([][]byte, 0, len(paths))
 	for _, p := range paths {
+		// A key others may write is a key others may choose.
+		if _, err := store.CheckFileMode(p, store.Secret); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("heartbeat key file: %w", err)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("reading heartbeat key file %s: %w", p, err)

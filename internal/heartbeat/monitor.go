@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/redact"
 	"github.com/batonha/baton/internal/role"
 )
 
@@ -189,6 +190,10 @@ type Monitor struct {
 	// that repeats it is not an event (the consumer wakes only for news).
 	delivered *role.PeerInfo
 	lastHeard time.Time
+	// acked is the newest of our own send times that the peer echoed on
+	// any heartbeat path: the peer received that message, so none of its
+	// heartbeat paths can time out before acked + Misses*Interval.
+	acked     time.Time
 	replay    *replayWindow
 	drops     map[string]uint64
 	sent      uint64
@@ -344,10 +349,10 @@ func validate(c *Config) error {
 		case KindHTTP:
 			u, err := url.Parse(ch.Target)
 			if err != nil {
-				return fmt.Errorf("check %s: http target: %w", ch.Name, err)
+				return fmt.Errorf("check %s: http target: %w", ch.Name, redact.Err(err))
 			}
 			if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return fmt.Errorf("check %s: http target %q must be an http or https URL", ch.Name, ch.Target)
+				return fmt.Errorf("check %s: http target %q must be an http or https URL", ch.Name, redact.URL(ch.Target))
 			}
 		default:
 			return fmt.Errorf("check %s: unknown type %q (want icmp, tcp or http)", ch.Name, ch.Type)
@@ -366,6 +371,16 @@ func (m *Monitor) SetLocal(p Local) {
 	m.mu.Lock()
 	m.local = p
 	m.mu.Unlock()
+}
+
+// Acked returns the newest of this node's send times that the peer says it
+// received (the echo in its heartbeats), zero before the first. The peer
+// cannot find this node dead (every heartbeat path silent) before
+// Acked() + Misses*Interval on its clock, unless this process goes away.
+func (m *Monitor) Acked() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.acked
 }
 
 // SendNow sends one message on every heartbeat path at once. It does
@@ -761,8 +776,13 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 	p.lastHeard, m.lastHeard = now, now
 	p.peerSent, p.peerSentAt = msg.Sent, now
 	if msg.Echo != 0 {
-		if rtt := now.Sub(time.Unix(0, msg.Echo)) - time.Duration(msg.EchoDelay); rtt >= 0 {
+		echo := time.Unix(0, msg.Echo)
+		if rtt := now.Sub(echo) - time.Duration(msg.EchoDelay); rtt >= 0 {
 			p.rtt = rtt
+		}
+		// An echo from the future is not one of our send times.
+		if echo.After(m.acked) && !echo.After(now) {
+			m.acked = echo
 		}
 	}
 	info := msg.Info()

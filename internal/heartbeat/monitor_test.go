@@ -173,6 +173,10 @@ func TestRTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "RTT measured at a", func() bool { return status(a, "p1").RTT == 5*time.Millisecond })
+	// b's answer echoed a's message sent at t0: b received it.
+	if got := a.Acked(); !got.Equal(t0) {
+		t.Fatalf("Acked = %v, want %v (the send time b echoed)", got, t0)
+	}
 }
 
 // peerMessage is a message as the peer "a" would send it to b on path p1.

@@ -6,20 +6,24 @@ import (
 	"net"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// Netlink is the kernel's view: RTM_NEWLINK messages of the current
-// network namespace.
-type Netlink struct{}
+// Netlink is the kernel's view: RTM_NEWLINK messages of a network
+// namespace.
+type Netlink struct {
+	NS *netns.NsHandle // nil: the process's own
+}
 
 // Watch implements Source.
-func (Netlink) Watch(ctx context.Context, out chan<- Update) error {
+func (n Netlink) Watch(ctx context.Context, out chan<- Update) error {
 	ch := make(chan netlink.LinkUpdate, 64)
 	done := make(chan struct{})
 	defer close(done)
 	errc := make(chan error, 1)
 	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		Namespace:    n.NS,
 		ListExisting: true,
 		ErrorCallback: func(err error) {
 			select {

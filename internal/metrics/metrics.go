@@ -5,9 +5,9 @@ package metrics
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +17,7 @@ import (
 
 	"github.com/batonha/baton/internal/api"
 	"github.com/batonha/baton/internal/httpserve"
+	"github.com/batonha/baton/internal/store"
 )
 
 // Roles lists the role names, for the one-hot role gauge.
@@ -55,13 +56,13 @@ func New(status func() api.Status) *Metrics {
 // Listen binds the metrics listener (listen "off" or "": none) and
 // returns its server: baton's limits, and the bearer token of tokenFile
 // when one is set.
-func Listen(listen, tokenFile string, h http.Handler) (*http.Server, net.Listener, error) {
+func Listen(listen, tokenFile string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
 	if listen == "" || listen == "off" {
 		return nil, nil, nil
 	}
 	token := ""
 	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
+		b, err := store.ReadSecret(tokenFile, func(w string) { log.Warn("metrics.token_file: " + w) })
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading metrics token (metrics.token_file): %w", err)
 		}
@@ -118,6 +119,7 @@ var (
 	descLeaseTok  = prometheus.NewDesc("baton_witness_token", "Fencing token of the lease last seen.", nil, nil)
 	descLeaseLeft = prometheus.NewDesc("baton_witness_time_left_seconds", "Time until this node must step down unless it renews.", nil, nil)
 	descLeaseFail = prometheus.NewDesc("baton_witness_renew_failures_total", "Failed lease renewals.", nil, nil)
+	descByPeer    = prometheus.NewDesc("baton_witness_holding_by_peer", "1 while this node is active without the lease (the witness unreachable) by its peer's agreement.", nil, nil)
 	descHookDrops = prometheus.NewDesc("baton_hooks_dropped_total", "Transitions whose hooks did not run because the hook queue was full.", nil, nil)
 )
 
@@ -126,7 +128,7 @@ type statusCollector struct{ status func() api.Status }
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRole, descTerm, descHealthy, descMaint, descPeerAlive, descPathUp,
 		descPathRTT, descPathSent, descPathRecv, descDrops, descProbe, descProbeConn, descCheck, descAction,
-		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descHookDrops} {
+		descLease, descLeaseTok, descLeaseLeft, descLeaseFail, descByPeer, descHookDrops} {
 		ch <- d
 	}
 }
@@ -173,5 +175,6 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descLeaseTok, prometheus.GaugeValue, float64(w.Token))
 		ch <- prometheus.MustNewConstMetric(descLeaseLeft, prometheus.GaugeValue, w.TimeLeftMs/1000)
 		ch <- prometheus.MustNewConstMetric(descLeaseFail, prometheus.CounterValue, float64(w.RenewFailures))
+		ch <- prometheus.MustNewConstMetric(descByPeer, prometheus.GaugeValue, b2f(w.HoldingByPeer))
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/store"
 )
 
 // MaxFrame is the largest frame accepted unless Config.MaxFrame says otherwise.
@@ -87,6 +88,13 @@ func New(cfg Config) (*Link, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	w, err := store.CheckFileMode(cfg.KeyFile, store.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("peer link key (link.key_file): %w", err)
+	}
+	if w != "" {
+		cfg.Logger.Warn("link.key_file: " + w)
 	}
 	server, client, err := LoadTLS(cfg.CAFile, cfg.CertFile, cfg.KeyFile, cfg.Peer)
 	if err != nil {

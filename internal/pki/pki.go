@@ -16,10 +16,14 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/batonha/baton/internal/store"
 )
+
+var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 
 // Files lists what Generate writes, relative to the output directory.
 func Files(nodes []string) []string {
@@ -37,6 +41,13 @@ func Files(nodes []string) []string {
 func Generate(dir string, nodes []string, validity time.Duration, force bool) error {
 	if len(nodes) == 0 {
 		return errors.New("no node names given")
+	}
+	for _, n := range nodes {
+		// Names become file names in dir: the node.name rule, and never
+		// a path ("..", "../x").
+		if !nodeNameRe.MatchString(n) || strings.Trim(n, ".") == "" {
+			return fmt.Errorf("node name %q: use 1 to 63 letters, digits, '.', '_' or '-', as node.name does, and not only dots", n)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)

@@ -30,6 +30,22 @@
 // step down (lease_lost). A switchover is then break-before-make: the
 // active steps down, releases the lease and advertises Yielding, and the
 // peer takes the role once it has acquired the lease.
+//
+// # Holding by peer agreement
+//
+// The witness is needed only to take over from a peer that cannot be
+// heard. An active node that can no longer renew its lease (the witness is
+// unreachable) stays ACTIVE while its peer, heard and not active itself,
+// defers to it: it holds the role by the peer's agreement. The peer cannot
+// find it dead before PeerTimeout (misses × interval) has passed since it
+// received this node's newest heartbeat that it echoed (PeerAcked), and
+// without a lease it takes over from a dead peer only: so the node steps
+// down HoldMargin before that moment, strictly before the peer could take
+// over, and a peer that then acquires the lease (the witness being back)
+// never overlaps with it. Meanwhile the node keeps asking for the lease,
+// and holds it again as soon as the witness answers. A standby never asks
+// for the lease while it hears an active peer, so it cannot take the lease
+// from under a node holding by agreement.
 package role
 
 import (
@@ -105,6 +121,12 @@ type Config struct {
 	// LinkRise is how long an interface must be up again before it counts
 	// as up (so that a flapping link does not flap the role).
 	LinkRise time.Duration
+	// PeerTimeout is how long the peer waits without a heartbeat before it
+	// finds this node dead (misses × interval), and HoldMargin how long
+	// before that moment an active node holding by peer agreement steps
+	// down. Zero PeerTimeout: no holding by agreement (losing the lease
+	// makes the node step down at once).
+	PeerTimeout, HoldMargin time.Duration
 }
 
 // Transition is one change of role.
@@ -145,6 +167,10 @@ type Snapshot struct {
 	LinksDown   []string // tracked interfaces down
 	LinksRising []string // tracked interfaces up again for less than the rise time
 	HighestTerm uint64   // the highest term this node has seen, its own or the peer's
+	// HoldingByPeer: active without the lease, by the peer's agreement,
+	// until HoldUntil.
+	HoldingByPeer bool
+	HoldUntil     time.Time
 }
 
 // ErrRefused is wrapped by operator commands that cannot be carried out.
@@ -182,6 +208,9 @@ type Machine struct {
 	wantLease  bool
 	pending    Reason
 
+	peerAcked      time.Time // newest of our heartbeats the peer echoed
+	leaseElsewhere bool      // the witness said another node holds the lease
+
 	// highest is the highest term seen in any valid heartbeat, in every
 	// state: a takeover takes highest+1, so two takeovers never tie.
 	highest uint64
@@ -190,6 +219,10 @@ type Machine struct {
 	links map[string]time.Time
 	// reassert is the cause of a re-assertion the owner has not taken yet.
 	reassert Cause
+	// listenUntil: back from link_down, the node heard nothing while cut
+	// off; like a starting node it listens for the peer for InitHold
+	// before it may take the role alone.
+	listenUntil time.Time
 }
 
 // New returns a machine in INIT. term is the term persisted by the last run.
@@ -238,6 +271,7 @@ func (m *Machine) Snapshot() Snapshot {
 		PeerAlive: m.peerAlive, PeerKnown: m.peerKnown, Peer: m.peer, LastError: m.lastError,
 		Lease: m.lease, LeaseToken: m.leaseToken, WantsLease: m.wantLease, Pending: m.pending,
 		LinksDown: m.linksWhere(true), LinksRising: m.linksWhere(false), HighestTerm: m.HighestTerm(),
+		HoldingByPeer: m.holdingByPeer(), HoldUntil: m.holdUntil(),
 	}
 }
 
@@ -341,7 +375,46 @@ func (m *Machine) Next() (time.Time, bool) {
 			add(since.Add(m.cfg.LinkRise))
 		}
 	}
+	if m.holdingByPeer() {
+		add(m.holdUntil())
+	}
+	if !m.listenUntil.IsZero() {
+		add(m.listenUntil)
+	}
 	return next, !next.IsZero()
+}
+
+// holdingByPeer reports whether the node is ACTIVE without the lease, by
+// its peer's agreement.
+func (m *Machine) holdingByPeer() bool {
+	return m.state == Active && m.cfg.Witness && !m.lease
+}
+
+// holdUntil is when an active node without the lease must have stepped
+// down: HoldMargin before the peer could find it dead. Zero when the peer
+// does not defer to it.
+func (m *Machine) holdUntil() time.Time {
+	if m.cfg.PeerTimeout <= 0 || m.peerAcked.IsZero() || m.leaseElsewhere || !m.peerAlive || !m.peerKnown || m.peer.State == Active {
+		return time.Time{}
+	}
+	return m.peerAcked.Add(m.cfg.PeerTimeout - m.cfg.HoldMargin)
+}
+
+// peerAgrees reports whether the peer defers to this node holding the role
+// without the lease at now.
+func (m *Machine) peerAgrees(now time.Time) bool {
+	until := m.holdUntil()
+	return !until.IsZero() && now.Before(until)
+}
+
+// PeerAcked records that the peer received this node's heartbeat sent at
+// at (it echoed it): the peer cannot find this node dead before at +
+// PeerTimeout. Older times change nothing.
+func (m *Machine) PeerAcked(now, at time.Time) []Transition {
+	if at.After(m.peerAcked) {
+		m.peerAcked = at
+	}
+	return m.evaluate(now)
 }
 
 // WantsLease reports whether the node needs the witness lease: it is
@@ -359,11 +432,21 @@ func (m *Machine) LeaseToken() uint64 {
 // LeaseAcquired records that this node holds the witness lease.
 func (m *Machine) LeaseAcquired(now time.Time, token uint64) []Transition {
 	m.lease, m.leaseToken = true, token
+	m.leaseElsewhere = false
+	return m.evaluate(now)
+}
+
+// LeaseHeld records that the witness refused the lease because another
+// node holds it: an active node without the lease steps down at once.
+func (m *Machine) LeaseHeld(now time.Time) []Transition {
+	m.lease = false
+	m.leaseElsewhere = true
 	return m.evaluate(now)
 }
 
 // LeaseLost records that this node does not hold the lease (it could not
-// renew it in time, or another node holds it).
+// renew it in time, or the witness ended it). An active node whose peer
+// defers to it keeps the role by agreement (see the package comment).
 func (m *Machine) LeaseLost(now time.Time) []Transition {
 	m.lease = false
 	return m.evaluate(now)
@@ -380,6 +463,9 @@ func (m *Machine) Tick(now time.Time) []Transition {
 		m.lastError = "handover timed out: the peer did not take the active role"
 	}
 	m.riseLinks(now)
+	if !m.listenUntil.IsZero() && !now.Before(m.listenUntil) {
+		m.listenUntil = time.Time{}
+	}
 	return m.evaluate(now)
 }
 
@@ -394,6 +480,7 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 		m.reassert = CausePeerBack
 	}
 	m.peerAlive, m.peerKnown, m.peer = true, true, p
+	m.listenUntil = time.Time{}
 	if p.State == Active {
 		m.yielding = false
 	}
@@ -405,7 +492,11 @@ func (m *Machine) PeerMessage(now time.Time, p PeerInfo) []Transition {
 	}
 	// A standby peer asking for the role is a switchover request to us.
 	if p.Handover && !p.Yielding && p.State == Standby && m.state == Active && !m.handover && !m.maintenance {
-		m.startHandover(now)
+		if err := m.refuseWithoutLease("switchover asked by the peer"); err != nil {
+			m.lastError = err.Error()
+		} else {
+			m.startHandover(now)
+		}
 	}
 	return m.evaluate(now)
 }
@@ -467,6 +558,9 @@ func (m *Machine) Switchover(now time.Time) ([]Transition, error) {
 		if !m.peerCanTakeOver() {
 			return nil, fmt.Errorf("switchover: %w: the peer is %s%s, not a healthy standby", ErrRefused, m.peer.State, unhealthy(m.peer))
 		}
+		if err := m.refuseWithoutLease("switchover"); err != nil {
+			return nil, err
+		}
 		m.startHandover(now)
 		m.lastError = ""
 		return m.evaluate(now), nil
@@ -484,6 +578,22 @@ func (m *Machine) Switchover(now time.Time) ([]Transition, error) {
 	default:
 		return nil, fmt.Errorf("switchover: %w: this node is %s", ErrRefused, m.state)
 	}
+}
+
+// refuseWithoutLease refuses a handover while the node holds the role by
+// peer agreement: the peer could not take the role without the lease, so
+// the pair would have no active node until the witness answers.
+func (m *Machine) refuseWithoutLease(what string) error {
+	if !m.holdingByPeer() {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: the witness is unreachable (this node holds the role by the peer's agreement) and the peer cannot take over without the lease; try again when the witness answers", what, ErrRefused)
+}
+
+// MaintenanceRefused returns why entering maintenance now would leave the
+// pair without an active node, nil when it may be entered.
+func (m *Machine) MaintenanceRefused() error {
+	return m.refuseWithoutLease("maintenance")
 }
 
 func unhealthy(p PeerInfo) string {
@@ -547,7 +657,9 @@ func (m *Machine) evaluateWith(now time.Time, peerDownReason Reason) []Transitio
 		}
 		out = append(out, m.move(now, to, r, detail))
 	}
-	m.wantLease = m.cfg.Witness && (m.state == Active || m.pending != "")
+	// A standby that hears an active peer does not ask for the lease: the
+	// peer may hold the role by agreement, the lease free at the witness.
+	m.wantLease = m.cfg.Witness && (m.state == Active || (m.pending != "" && !m.peerHeardActive()))
 	m.updatePreempt(now)
 	return out
 }
@@ -574,6 +686,11 @@ func (m *Machine) move(now time.Time, to State, r Reason, detail string) Transit
 	if to != Standby {
 		// Only a standby that handed the role over stays yielded.
 		m.yielded = false
+	}
+	if from == Fault && to == Standby && r == ReasonLinkUp {
+		m.listenUntil = now.Add(m.cfg.InitHold)
+	} else if to != Standby {
+		m.listenUntil = time.Time{}
 	}
 	m.state, m.reason, m.since = to, r, now
 	m.eligibleSince = time.Time{}
@@ -636,6 +753,9 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return Init, m.reason, ""
 
 	case Standby:
+		if !m.peerAlive && now.Before(m.listenUntil) {
+			return Standby, m.reason, "" // back from link_down: listening for the peer
+		}
 		if !m.peerAlive {
 			if peerDownReason == "" {
 				peerDownReason = ReasonPeerLost
@@ -657,7 +777,7 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return m.elect(Standby)
 
 	case Active:
-		if m.cfg.Witness && !m.lease {
+		if m.cfg.Witness && !m.lease && !m.peerAgrees(now) {
 			return Standby, ReasonLeaseLost, ""
 		}
 		if m.cfg.Witness && m.handover && m.peerCanTakeOver() {
@@ -682,6 +802,12 @@ func (m *Machine) decide(now time.Time, peerDownReason Reason) (State, Reason, s
 		return Active, m.reason, ""
 	}
 	return m.state, m.reason, ""
+}
+
+// peerHeardActive reports whether the peer's newest heartbeat says it is
+// active.
+func (m *Machine) peerHeardActive() bool {
+	return m.peerAlive && m.peerKnown && m.peer.State == Active
 }
 
 // elect decides between this node (in from) and a known peer that is not

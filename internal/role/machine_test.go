@@ -555,6 +555,26 @@ func TestLinkTracking(t *testing.T) {
 			m.SetLink(later.Add(150*time.Millisecond), "eth0", true)
 			return m.Tick(later.Add(300 * time.Millisecond))
 		}, Fault, ReasonLinkDown},
+		{"back from link_down, listens for the peer first", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			return m.Tick(later.Add(200 * time.Millisecond))
+		}, Standby, ReasonLinkUp},
+		{"back from link_down, nobody heard within the hold", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.Tick(later.Add(500 * time.Millisecond))
+		}, Active, ReasonPeerLost},
+		{"back from link_down, hears the active peer", Active, func(m *Machine) []Transition {
+			m.PeerDead(later, false)
+			m.SetLink(later, "eth0", false)
+			m.SetLink(later, "eth0", true)
+			m.Tick(later.Add(200 * time.Millisecond))
+			return m.PeerMessage(later.Add(250*time.Millisecond), peer("b", Active, 9, 100))
+		}, Standby, ReasonLinkUp},
 		{"failing check keeps fault after the link", Active, func(m *Machine) []Transition {
 			m.SetLink(later, "eth0", false)
 			m.SetHealth(later, Health{Known: true, Failing: []string{"x"}})
@@ -612,5 +632,137 @@ func TestReassert(t *testing.T) {
 				t.Fatal("a reassertion was handed out twice")
 			}
 		})
+	}
+}
+
+// byPeerActive is witnessActive with holding by peer agreement configured
+// (the peer finds it dead 300ms after its newest echoed heartbeat; it
+// steps down 50ms before that) and a standby peer heard.
+func byPeerActive(t *testing.T) *Machine {
+	t.Helper()
+	c := cfg("a", 150, false)
+	c.Witness, c.PeerTimeout, c.HoldMargin = true, 300*time.Millisecond, 50*time.Millisecond
+	a := New(c, t0, 0)
+	a.PeerDead(t0, false)
+	a.Tick(t0.Add(time.Second))
+	a.LeaseAcquired(t0.Add(time.Second), 5)
+	a.PeerMessage(t0.Add(time.Second), peer("b", Standby, a.Term(), 100))
+	if a.State() != Active {
+		t.Fatalf("setup: %s", a.State())
+	}
+	return a
+}
+
+func TestHoldingByPeerAgreement(t *testing.T) {
+	lost := t0.Add(2 * time.Second)
+	acked := lost.Add(-80 * time.Millisecond)
+	until := acked.Add(250 * time.Millisecond)
+	for _, tc := range []struct {
+		name   string
+		events func(a *Machine) []Transition
+		to     State // Active: no step-down
+		reason Reason
+		byPeer bool
+	}{
+		{"lease lost, the standby peer defers: stays active", func(a *Machine) []Transition {
+			return a.LeaseLost(lost)
+		}, Active, "", true},
+		{"no newer echo by the deadline: steps down", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return a.Tick(until)
+		}, Standby, ReasonLeaseLost, false},
+		{"a newer echo moves the deadline", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return append(a.PeerAcked(until.Add(-time.Millisecond), until.Add(-20*time.Millisecond)), a.Tick(until)...)
+		}, Active, "", true},
+		{"peer lost: steps down at once", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return a.PeerDead(lost.Add(10*time.Millisecond), false)
+		}, Standby, ReasonLeaseLost, false},
+		{"the witness says the peer holds the lease: steps down at once", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return a.LeaseHeld(lost.Add(10 * time.Millisecond))
+		}, Standby, ReasonLeaseLost, false},
+		{"the peer turns active: steps down", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return a.PeerMessage(lost.Add(10*time.Millisecond), peer("b", Active, a.Term()+1, 100))
+		}, Standby, ReasonLeaseLost, false},
+		{"the witness answers again: holds the lease, no transition", func(a *Machine) []Transition {
+			a.LeaseLost(lost)
+			return a.LeaseAcquired(lost.Add(time.Second), 5)
+		}, Active, "", false},
+		{"no echo ever: steps down at once", func(a *Machine) []Transition {
+			a.peerAcked = time.Time{}
+			return a.LeaseLost(lost)
+		}, Standby, ReasonLeaseLost, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := byPeerActive(t)
+			a.PeerAcked(acked, acked)
+			trs := tc.events(a)
+			if tc.to == Active {
+				if a.State() != Active || len(trs) != 0 {
+					t.Fatalf("state %s transitions %+v, want ACTIVE and none", a.State(), trs)
+				}
+			} else if tr := last(t, trs); tr.To != tc.to || tr.Reason != tc.reason {
+				t.Fatalf("got %+v, want %s %s", tr, tc.to, tc.reason)
+			}
+			s := a.Snapshot()
+			if s.HoldingByPeer != tc.byPeer {
+				t.Fatalf("HoldingByPeer = %v, want %v", s.HoldingByPeer, tc.byPeer)
+			}
+			if !a.WantsLease() && !a.peerHeardActive() {
+				t.Fatal("a node holding by agreement, or that just stepped down, must keep asking for the lease")
+			}
+			if tc.byPeer {
+				if next, ok := a.Next(); !ok || next.After(s.HoldUntil) || s.HoldUntil.After(until.Add(time.Second)) {
+					t.Fatalf("Next = %v %v, hold until %v: the machine must be ticked by the deadline", next, ok, s.HoldUntil)
+				}
+			}
+		})
+	}
+}
+
+func TestHoldingByPeerRefusesHandovers(t *testing.T) {
+	a := byPeerActive(t)
+	now := t0.Add(2 * time.Second)
+	a.PeerAcked(now, now)
+	a.LeaseLost(now)
+	if _, err := a.Switchover(now); !errors.Is(err, ErrRefused) {
+		t.Fatalf("switchover while holding by agreement: %v, want refused", err)
+	}
+	if err := a.MaintenanceRefused(); !errors.Is(err, ErrRefused) {
+		t.Fatalf("maintenance while holding by agreement: %v, want refused", err)
+	}
+	ask := peer("b", Standby, a.Term(), 100)
+	ask.Handover = true
+	if trs := a.PeerMessage(now, ask); len(trs) != 0 || a.State() != Active || a.Snapshot().LastError == "" {
+		t.Fatalf("the peer's switchover request: %+v state %s error %q, want refused with a reason", trs, a.State(), a.Snapshot().LastError)
+	}
+	// With the lease again, both work.
+	a.LeaseAcquired(now, 5)
+	if err := a.MaintenanceRefused(); err != nil {
+		t.Fatalf("maintenance with the lease: %v", err)
+	}
+	if _, err := a.Switchover(now); err != nil {
+		t.Fatalf("switchover with the lease: %v", err)
+	}
+}
+
+// A standby that hears an active peer never asks for the lease (here: a
+// due preemption), so it cannot take it from a peer holding by agreement.
+func TestStandbyHearingActivePeerDoesNotAskForLease(t *testing.T) {
+	c := cfg("b", 200, true)
+	c.Witness = true
+	b := New(c, t0, 0)
+	b.PeerMessage(t0, peer("a", Active, 3, 100))
+	b.Tick(t0.Add(time.Second))
+	if b.State() != Standby || b.WantsLease() {
+		t.Fatalf("state %s wants lease %v, want STANDBY not asking", b.State(), b.WantsLease())
+	}
+	// The peer stops being active: now the lease is wanted.
+	b.PeerMessage(t0.Add(time.Second), peer("a", Standby, 3, 100))
+	if !b.WantsLease() {
+		t.Fatal("with no active peer the preferred standby must ask for the lease")
 	}
 }

@@ -49,6 +49,7 @@ func newAzurePair(t *testing.T, accountURL, blob string) (*AzureBlob, *AzureBlob
 	}
 	cfg := Config{Type: TypeAzureBlob}
 	cfg.SetDefaults()
+	cfg.Insecure = true // the test servers speak plain HTTP
 	cfg.AzureBlob.AccountURL = accountURL
 	cfg.AzureBlob.Container = "witness-" + blob
 	cfg.AzureBlob.Blob = blob

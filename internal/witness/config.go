@@ -20,6 +20,8 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Witness types.
@@ -31,18 +33,19 @@ const (
 
 // Defaults.
 const (
-	DefaultEtcdTTL      = 5 * time.Second
-	DefaultDynamoTTL    = 5 * time.Second
-	DefaultAzureTTL     = AzureMinTTL
-	DefaultDriftMargin  = 500 * time.Millisecond
-	DefaultStepDown     = 500 * time.Millisecond
-	DefaultEtcdKey      = "/baton/witness"
-	DefaultBlob         = "baton-witness"
-	DefaultDynamoKey    = "baton"
-	DefaultClockSkew    = time.Second
-	DefaultDialTimeout  = 2 * time.Second
-	CredentialDefault   = "default"
-	CredentialSharedKey = "shared_key"
+	DefaultEtcdTTL        = 5 * time.Second
+	DefaultDynamoTTL      = 5 * time.Second
+	DefaultAzureTTL       = AzureMinTTL
+	DefaultDriftMargin    = 500 * time.Millisecond
+	DefaultStepDown       = 500 * time.Millisecond
+	DefaultEtcdKey        = "/baton/witness"
+	DefaultBlob           = "baton-witness"
+	DefaultDynamoKey      = "baton"
+	DefaultClockSkew      = time.Second
+	DefaultDialTimeout    = 2 * time.Second
+	DefaultRequestTimeout = 300 * time.Millisecond
+	CredentialDefault     = "default"
+	CredentialSharedKey   = "shared_key"
 )
 
 // Config is the `witness:` section of baton.yaml. Both nodes of a pair
@@ -59,7 +62,15 @@ type Config struct {
 	DriftMargin time.Duration `yaml:"drift_margin"`
 	// StepDown is the time reserved for leaving ACTIVE before the lease
 	// may be gone. Default 500ms.
-	StepDown  time.Duration   `yaml:"step_down"`
+	StepDown time.Duration `yaml:"step_down"`
+	// RequestTimeout bounds each request to the witness, so that a request
+	// lost in an outage is given up and sent again on a fresh connection
+	// soon after the witness is back. Default 300ms; at most the time left
+	// before the lease must be renewed.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// Insecure allows plain http:// endpoints (etcd, Azure Blob, DynamoDB)
+	// and with them credentials sent in clear: emulators and labs only.
+	Insecure  bool            `yaml:"insecure"`
 	Etcd      EtcdConfig      `yaml:"etcd"`
 	AzureBlob AzureBlobConfig `yaml:"azureblob"`
 	DynamoDB  DynamoDBConfig  `yaml:"dynamodb"`
@@ -104,6 +115,7 @@ type DynamoDBConfig struct {
 func (c *Config) SetDefaults() {
 	c.DriftMargin = DefaultDriftMargin
 	c.StepDown = DefaultStepDown
+	c.RequestTimeout = DefaultRequestTimeout
 	c.Etcd.Key = DefaultEtcdKey
 	c.Etcd.DialTimeout = DefaultDialTimeout
 	c.AzureBlob.Blob = DefaultBlob
@@ -138,6 +150,8 @@ func (c *Config) Check(report func(key, msg string)) {
 		report("drift_margin", "must not be negative")
 	case c.StepDown < 0:
 		report("step_down", "must not be negative")
+	case c.RequestTimeout < 0:
+		report("request_timeout", "must not be negative")
 	case c.DriftMargin+c.StepDown > ttl/2:
 		report("ttl", fmt.Sprintf("%v is too short: drift_margin + step_down (%v) must be at most half of it", ttl, c.DriftMargin+c.StepDown))
 	}
@@ -149,10 +163,21 @@ func (c *Config) Check(report func(key, msg string)) {
 		if len(c.Etcd.Endpoints) == 0 {
 			report("etcd.endpoints", "at least one endpoint is required")
 		}
+		schemes := map[string]bool{}
 		for i, e := range c.Etcd.Endpoints {
-			if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				report(fmt.Sprintf("etcd.endpoints[%d]", i), fmt.Sprintf("%q is not an http(s)://host:port URL", e))
+			key := fmt.Sprintf("etcd.endpoints[%d]", i)
+			u, err := url.Parse(e)
+			switch {
+			case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+				report(key, fmt.Sprintf("%q is not an https://host:port URL", e))
+			case u.Scheme == "http" && !c.Insecure:
+				report(key, fmt.Sprintf("%q is plaintext: use https:// (with ca_file, cert_file, key_file), or set witness.insecure: true for a lab", e))
+			default:
+				schemes[u.Scheme] = true
 			}
+		}
+		if len(schemes) > 1 {
+			report("etcd.endpoints", "mixes http:// and https:// endpoints")
 		}
 		if c.Etcd.Key == "" {
 			report("etcd.key", "is required")
@@ -166,6 +191,8 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 		if u, err := url.Parse(c.AzureBlob.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			report("azureblob.account_url", fmt.Sprintf("%q is not an https:// URL", c.AzureBlob.AccountURL))
+		} else if u.Scheme == "http" && !c.Insecure {
+			report("azureblob.account_url", fmt.Sprintf("%q is plaintext: the credential would travel in clear; use https://, or set witness.insecure: true for an emulator", c.AzureBlob.AccountURL))
 		}
 		if c.AzureBlob.Container == "" {
 			report("azureblob.container", "is required")
@@ -185,6 +212,13 @@ func (c *Config) Check(report func(key, msg string)) {
 	case TypeDynamoDB:
 		if ttl%time.Millisecond != 0 {
 			report("ttl", "DynamoDB expiry is kept in whole milliseconds")
+		}
+		if e := c.DynamoDB.Endpoint; e != "" {
+			if u, err := url.Parse(e); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				report("dynamodb.endpoint", fmt.Sprintf("%q is not an https:// URL", e))
+			} else if u.Scheme == "http" && !c.Insecure {
+				report("dynamodb.endpoint", fmt.Sprintf("%q is plaintext: use https://, or set witness.insecure: true for an emulator", e))
+			}
 		}
 		if c.DynamoDB.Table == "" {
 			report("dynamodb.table", "is required")
@@ -222,7 +256,7 @@ func New(ctx context.Context, cfg Config, opts Options) (Backend, error) {
 	case TypeEtcd:
 		return newEtcdFromConfig(cfg.Etcd, clk)
 	case TypeAzureBlob:
-		return newAzureFromConfig(cfg.AzureBlob, clk)
+		return newAzureFromConfig(cfg.AzureBlob, cfg.Insecure, clk)
 	case TypeDynamoDB:
 		return newDynamoFromConfig(ctx, cfg.DynamoDB, clk)
 	}
@@ -232,14 +266,21 @@ func New(ctx context.Context, cfg Config, opts Options) (Backend, error) {
 // KeeperConfig returns the Keeper settings for this witness.
 func (c Config) KeeperConfig(node string, b Backend, clk clock.Clock, log *slog.Logger) KeeperConfig {
 	return KeeperConfig{Node: node, TTL: c.LeaseTTL(), DriftMargin: c.DriftMargin, StepDown: c.StepDown,
-		Backend: b, Clock: clk, Logger: log}
+		RequestTimeout: c.RequestTimeout, Backend: b, Clock: clk, Logger: log}
 }
 
 func newEtcdFromConfig(c EtcdConfig, clk clock.Clock) (*Etcd, error) {
 	// The client's own log is off: every failure comes back as an error
-	// that the Keeper logs with what it was doing.
-	cc := clientv3.Config{Endpoints: c.Endpoints, DialTimeout: c.DialTimeout, Logger: zap.NewNop()}
-	if c.CAFile != "" || c.CertFile != "" {
+	// that the Keeper logs with what it was doing. Connection attempts are
+	// short and retried quickly: the Keeper bounds every request, and a
+	// witness that is back must be reached at once.
+	cc := clientv3.Config{Endpoints: c.Endpoints, Logger: zap.NewNop(), DialOptions: []grpc.DialOption{
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 250 * time.Millisecond},
+			MinConnectTimeout: min(max(c.DialTimeout, 50*time.Millisecond), 250*time.Millisecond),
+		}),
+	}}
+	if strings.HasPrefix(c.Endpoints[0], "https://") {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if c.CAFile != "" {
 			pem, err := os.ReadFile(c.CAFile)
@@ -260,25 +301,22 @@ func newEtcdFromConfig(c EtcdConfig, clk clock.Clock) (*Etcd, error) {
 		}
 		cc.TLS = tc
 	}
-	cli, err := clientv3.New(cc)
-	if err != nil {
-		return nil, fmt.Errorf("creating etcd witness client for %v: %w", c.Endpoints, err)
+	dial := func() (*clientv3.Client, error) {
+		cli, err := clientv3.New(cc) // no DialTimeout: New does not wait for the connection
+		if err != nil {
+			return nil, fmt.Errorf("creating etcd witness client for %v: %w", c.Endpoints, err)
+		}
+		return cli, nil
 	}
-	e, err := NewEtcd(cli, c.Key, clk)
-	if err != nil {
-		cli.Close()
-		return nil, err
-	}
-	e.owned = true
-	return e, nil
+	return NewEtcd(dial, c.Key, clk)
 }
 
-func newAzureFromConfig(c AzureBlobConfig, clk clock.Clock) (*AzureBlob, error) {
+func newAzureFromConfig(c AzureBlobConfig, insecure bool, clk clock.Clock) (*AzureBlob, error) {
 	containerURL := strings.TrimRight(c.AccountURL, "/") + "/" + c.Container
 	var opts *container.ClientOptions
-	if strings.HasPrefix(c.AccountURL, "http://") {
+	if insecure && strings.HasPrefix(c.AccountURL, "http://") {
 		opts = &container.ClientOptions{}
-		opts.InsecureAllowCredentialWithHTTP = true // emulators only; Check asks for https in production
+		opts.InsecureAllowCredentialWithHTTP = true // witness.insecure: Check refuses http:// without it
 	}
 	var cc *container.Client
 	switch c.Credential {

@@ -55,6 +55,39 @@ func TestConfigDefaultsAndCheck(t *testing.T) {
 			c.TTL = 1500 * time.Millisecond
 		}, 0, []string{"ttl"}},
 		{"unknown type", func(c *Config) { c.Type = "zookeeper" }, 0, []string{"type"}},
+		{"etcd plaintext", func(c *Config) { c.Type = TypeEtcd; c.Etcd.Endpoints = []string{"http://10.0.0.5:2379"} }, 0,
+			[]string{"etcd.endpoints[0]"}},
+		{"etcd plaintext, insecure", func(c *Config) {
+			c.Type = TypeEtcd
+			c.Insecure = true
+			c.Etcd.Endpoints = []string{"http://10.0.0.5:2379"}
+		}, DefaultEtcdTTL, nil},
+		{"etcd mixed schemes", func(c *Config) {
+			c.Type = TypeEtcd
+			c.Insecure = true
+			c.Etcd.Endpoints = []string{"http://10.0.0.5:2379", "https://10.0.0.6:2379"}
+		}, 0, []string{"etcd.endpoints"}},
+		{"azure plaintext", func(c *Config) {
+			c.Type = TypeAzureBlob
+			c.AzureBlob.AccountURL = "http://127.0.0.1:10000/devstoreaccount1"
+			c.AzureBlob.Container = "ha"
+		}, 0, []string{"azureblob.account_url"}},
+		{"azure plaintext, insecure", func(c *Config) {
+			c.Type = TypeAzureBlob
+			c.Insecure = true
+			c.AzureBlob.AccountURL = "http://127.0.0.1:10000/devstoreaccount1"
+			c.AzureBlob.Container = "ha"
+		}, DefaultAzureTTL, nil},
+		{"dynamodb plaintext endpoint", func(c *Config) {
+			c.Type = TypeDynamoDB
+			c.DynamoDB.Table = "t"
+			c.DynamoDB.Endpoint = "http://127.0.0.1:5000"
+		}, 0, []string{"dynamodb.endpoint"}},
+		{"negative request timeout", func(c *Config) {
+			c.Type = TypeDynamoDB
+			c.DynamoDB.Table = "t"
+			c.RequestTimeout = -time.Second
+		}, 0, []string{"request_timeout"}},
 	} {
 		var c Config
 		c.SetDefaults()

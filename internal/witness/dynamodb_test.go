@@ -31,6 +31,7 @@ func newDynamoPair(t *testing.T, clk clock.Clock) (Backend, Backend) {
 	ctx := context.Background()
 	cfg := Config{Type: TypeDynamoDB}
 	cfg.SetDefaults()
+	cfg.Insecure = true // the test servers speak plain HTTP
 	cfg.DynamoDB.Region = "us-east-1"
 	cfg.DynamoDB.Endpoint = url
 	cfg.DynamoDB.Table = "baton-witness"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
@@ -19,31 +20,79 @@ import (
 // transaction, so the fencing token is the key's create revision: every
 // new grant creates it again at a later revision of the cluster. etcd
 // removes the key when the lease expires on the etcd leader's clock.
+//
+// A request that gets no answer (a timeout, an unreachable cluster) makes
+// the backend dial a new client for the next one: gRPC would otherwise
+// keep sending on a connection whose packets were lost, or wait out its
+// reconnect backoff (seconds), after the witness is back.
 type Etcd struct {
-	cli   *clientv3.Client
 	key   string
 	clock clock.Clock
-	owned bool // Close closes cli
+	dial  func() (*clientv3.Client, error)
+
+	mu  sync.Mutex
+	cli *clientv3.Client // nil: dial before the next request
 }
 
-// NewEtcd returns the etcd witness on key, using cli. Close does not
-// close a client passed in.
-func NewEtcd(cli *clientv3.Client, key string, c clock.Clock) (*Etcd, error) {
+// NewEtcd returns the etcd witness on key; dial makes a client (without
+// blocking until it is connected) and is called again after a request
+// that got no answer.
+func NewEtcd(dial func() (*clientv3.Client, error), key string, c clock.Clock) (*Etcd, error) {
 	if key == "" {
 		return nil, errors.New("creating etcd witness: key is empty")
 	}
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &Etcd{cli: cli, key: key, clock: c}, nil
+	e := &Etcd{key: key, clock: c, dial: dial}
+	if _, err := e.client(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
-// Close closes the client if the backend created it.
+// Close closes the client.
 func (e *Etcd) Close() error {
-	if e.owned {
-		return e.cli.Close()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cli == nil {
+		return nil
 	}
-	return nil
+	err := e.cli.Close()
+	e.cli = nil
+	return err
+}
+
+// client returns the current client, dialing one if needed.
+func (e *Etcd) client() (*clientv3.Client, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cli == nil {
+		cli, err := e.dial()
+		if err != nil {
+			return nil, fmt.Errorf("creating etcd client for witness key %s: %w", e.key, err)
+		}
+		e.cli = cli
+	}
+	return e.cli, nil
+}
+
+// unanswered drops cli after a request that got no answer from etcd (an
+// answer is success, lost, held or another error etcd sent), so the next
+// request dials afresh.
+func (e *Etcd) unanswered(cli *clientv3.Client, err error) {
+	var etcdErr rpctypes.EtcdError
+	if err == nil || errors.Is(err, ErrLost) || errors.Is(err, ErrHeld) || errors.As(err, &etcdErr) {
+		return
+	}
+	e.mu.Lock()
+	if e.cli != cli {
+		e.mu.Unlock()
+		return
+	}
+	e.cli = nil
+	e.mu.Unlock()
+	go cli.Close()
 }
 
 func ttlSeconds(ttl time.Duration) int64 {
@@ -55,7 +104,17 @@ func (e *Etcd) Acquire(ctx context.Context, holder string, ttl time.Duration) (G
 		return Grant{}, fmt.Errorf("acquiring etcd lease %s: holder %q ttl %v: invalid", e.key, holder, ttl)
 	}
 	sent := e.clock.Now()
-	get, err := e.cli.Get(ctx, e.key)
+	cli, err := e.client()
+	if err != nil {
+		return Grant{}, fmt.Errorf("acquiring etcd lease: %w", err)
+	}
+	g, err := e.acquire(ctx, cli, sent, holder, ttl)
+	e.unanswered(cli, err)
+	return g, err
+}
+
+func (e *Etcd) acquire(ctx context.Context, cli *clientv3.Client, sent time.Time, holder string, ttl time.Duration) (Grant, error) {
+	get, err := cli.Get(ctx, e.key)
 	if err != nil {
 		return Grant{}, fmt.Errorf("acquiring etcd lease %s: reading holder: %w", e.key, err)
 	}
@@ -67,23 +126,23 @@ func (e *Etcd) Acquire(ctx context.Context, holder string, ttl time.Duration) (G
 		}
 		// Ours already (a restart, or a keeper that gave up early): renew.
 		g := Grant{Holder: holder, Token: tok, TTL: ttl, Acquired: sent, handle: strconv.FormatInt(kv.Lease, 10)}
-		return e.Renew(ctx, g)
+		return e.renew(ctx, cli, sent, g)
 	}
-	lease, err := e.cli.Grant(ctx, ttlSeconds(ttl))
+	lease, err := cli.Grant(ctx, ttlSeconds(ttl))
 	if err != nil {
 		return Grant{}, fmt.Errorf("acquiring etcd lease %s: granting a %v lease: %w", e.key, ttl, err)
 	}
-	txn, err := e.cli.Txn(ctx).
+	txn, err := cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(e.key), "=", 0)).
 		Then(clientv3.OpPut(e.key, holder, clientv3.WithLease(lease.ID))).
 		Else(clientv3.OpGet(e.key)).
 		Commit()
 	if err != nil {
-		e.revoke(lease.ID)
+		e.revoke(cli, lease.ID)
 		return Grant{}, fmt.Errorf("acquiring etcd lease %s: %w", e.key, err)
 	}
 	if !txn.Succeeded {
-		e.revoke(lease.ID)
+		e.revoke(cli, lease.ID)
 		held := &HeldError{}
 		if rs := txn.Responses[0].GetResponseRange(); rs != nil && len(rs.Kvs) == 1 {
 			held.Holder, held.Token = string(rs.Kvs[0].Value), uint64(rs.Kvs[0].CreateRevision)
@@ -95,19 +154,29 @@ func (e *Etcd) Acquire(ctx context.Context, holder string, ttl time.Duration) (G
 }
 
 // revoke drops a lease we do not need, best effort; it expires anyway.
-func (e *Etcd) revoke(id clientv3.LeaseID) {
+func (e *Etcd) revoke(cli *clientv3.Client, id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, _ = e.cli.Revoke(ctx, id)
+	_, _ = cli.Revoke(ctx, id)
 }
 
 func (e *Etcd) Renew(ctx context.Context, g Grant) (Grant, error) {
 	sent := e.clock.Now()
+	cli, err := e.client()
+	if err != nil {
+		return g, fmt.Errorf("renewing etcd lease: %w", err)
+	}
+	out, err := e.renew(ctx, cli, sent, g)
+	e.unanswered(cli, err)
+	return out, err
+}
+
+func (e *Etcd) renew(ctx context.Context, cli *clientv3.Client, sent time.Time, g Grant) (Grant, error) {
 	id, err := strconv.ParseInt(g.handle, 10, 64)
 	if err != nil {
 		return g, fmt.Errorf("renewing etcd lease %s: grant has no lease id: %w", e.key, ErrLost)
 	}
-	ka, err := e.cli.KeepAliveOnce(ctx, clientv3.LeaseID(id))
+	ka, err := cli.KeepAliveOnce(ctx, clientv3.LeaseID(id))
 	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return g, lost("renewing etcd lease %s for %s: lease %x expired", e.key, g.Holder, id)
 	}
@@ -115,7 +184,7 @@ func (e *Etcd) Renew(ctx context.Context, g Grant) (Grant, error) {
 		return g, fmt.Errorf("renewing etcd lease %s: %w", e.key, err)
 	}
 	// The lease lives; check the key is still ours (nobody deleted it).
-	get, err := e.cli.Get(ctx, e.key)
+	get, err := cli.Get(ctx, e.key)
 	if err != nil {
 		return g, fmt.Errorf("renewing etcd lease %s: reading holder: %w", e.key, err)
 	}
@@ -132,15 +201,26 @@ func (e *Etcd) Release(ctx context.Context, g Grant) error {
 	if err != nil {
 		return fmt.Errorf("releasing etcd lease %s: grant has no lease id", e.key)
 	}
+	cli, err := e.client()
+	if err != nil {
+		return fmt.Errorf("releasing etcd lease: %w", err)
+	}
 	// Revoking our own lease deletes only keys attached to it.
-	if _, err := e.cli.Revoke(ctx, clientv3.LeaseID(id)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+	_, err = cli.Revoke(ctx, clientv3.LeaseID(id))
+	e.unanswered(cli, err)
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 		return fmt.Errorf("releasing etcd lease %s: %w", e.key, err)
 	}
 	return nil
 }
 
 func (e *Etcd) Holder(ctx context.Context) (string, uint64, error) {
-	get, err := e.cli.Get(ctx, e.key)
+	cli, err := e.client()
+	if err != nil {
+		return "", 0, fmt.Errorf("reading etcd lease: %w", err)
+	}
+	get, err := cli.Get(ctx, e.key)
+	e.unanswered(cli, err)
 	if err != nil {
 		return "", 0, fmt.Errorf("reading etcd lease %s: %w", e.key, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -49,6 +50,7 @@ func newEtcdBackend(t *testing.T, endpoint string, clk clock.Clock) *Etcd {
 	t.Helper()
 	cfg := Config{Type: TypeEtcd}
 	cfg.SetDefaults()
+	cfg.Insecure = true // the test servers speak plain HTTP
 	cfg.Etcd.Endpoints = []string{endpoint}
 	b, err := New(context.Background(), cfg, Options{Clock: clk})
 	if err != nil {
@@ -71,7 +73,7 @@ func TestEtcd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.cli.Delete(ctx, a.key); err != nil {
+		if _, err := a.cli.Delete(ctx, a.key); err != nil { // a.cli: dialed by the Acquire above
 			t.Fatal(err)
 		}
 		if _, err := a.Renew(ctx, g); !errors.Is(err, ErrLost) {
@@ -85,6 +87,38 @@ func TestEtcd(t *testing.T) {
 	})
 	t.Run("keepers", func(t *testing.T) {
 		testKeepersReal(t, newEtcdBackend(t, ep, nil), newEtcdBackend(t, ep, nil))
+	})
+	t.Run("redial after no answer", func(t *testing.T) {
+		// Every request that etcd did not answer drops the client: the
+		// next one dials afresh instead of waiting on the old connection.
+		endpoint, dials := "http://127.0.0.1:1", 0 // a closed port first
+		e, err := NewEtcd(func() (*clientv3.Client, error) {
+			dials++
+			return clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, Logger: zap.NewNop()})
+		}, "/redial", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		_, err = e.Acquire(ctx, "a", 2*time.Second)
+		cancel()
+		if err == nil {
+			t.Fatal("acquire from a closed port succeeded")
+		}
+		endpoint = ep
+		g, err := e.Acquire(context.Background(), "a", 2*time.Second)
+		if err != nil || dials != 2 {
+			t.Fatalf("acquire after the endpoint answers: %v (dials %d, want 2)", err, dials)
+		}
+		// An answer (even a refusal) keeps the client.
+		if _, err := e.Renew(context.Background(), Grant{Holder: "a", Token: g.Token, handle: "12345"}); !errors.Is(err, ErrLost) {
+			t.Fatalf("renew of an unknown lease: %v, want ErrLost", err)
+		}
+		if _, _, err := e.Holder(context.Background()); err != nil || dials != 2 {
+			t.Fatalf("holder: %v (dials %d, want 2)", err, dials)
+		}
+		_ = e.Release(context.Background(), g)
 	})
 }
 

@@ -29,9 +29,16 @@ type KeeperConfig struct {
 	// that is zero too.
 	StepDown time.Duration
 	// Retry is the wait after a failed or refused request before the
-	// next one. Zero means TTL/40, at least 25ms and at most 1s: a node
-	// waiting for an expired lease notices within that much.
+	// next one. Zero means TTL/40, at least 25ms and at most 100ms: a node
+	// waiting for an expired lease, or for the witness to come back,
+	// notices within that much.
 	Retry time.Duration
+	// RequestTimeout bounds one request (zero: 300ms). A request lost in
+	// an outage is given up after it and sent again (on a new connection),
+	// so that a witness that is back is reached within about
+	// RequestTimeout + Retry. It is also never longer than the time left
+	// before the lease must be given up.
+	RequestTimeout time.Duration
 	// Backend is the witness store.
 	Backend Backend
 	// Clock is the time source; nil means clock.Real.
@@ -112,8 +119,8 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 		return nil, errors.New("creating witness keeper: no backend")
 	case cfg.TTL <= 0:
 		return nil, fmt.Errorf("creating witness keeper: ttl %v must be positive", cfg.TTL)
-	case cfg.DriftMargin < 0 || cfg.StepDown < 0 || cfg.Retry < 0:
-		return nil, errors.New("creating witness keeper: drift margin, step-down time and retry must not be negative")
+	case cfg.DriftMargin < 0 || cfg.StepDown < 0 || cfg.Retry < 0 || cfg.RequestTimeout < 0:
+		return nil, errors.New("creating witness keeper: drift margin, step-down time, retry and request timeout must not be negative")
 	}
 	if cfg.StepDown == 0 {
 		cfg.StepDown = cfg.DriftMargin
@@ -126,7 +133,10 @@ func NewKeeper(cfg KeeperConfig) (*Keeper, error) {
 			cfg.DriftMargin, cfg.StepDown, cfg.TTL)
 	}
 	if cfg.Retry == 0 {
-		cfg.Retry = min(max(cfg.TTL/40, 25*time.Millisecond), time.Second)
+		cfg.Retry = min(max(cfg.TTL/40, 25*time.Millisecond), 100*time.Millisecond)
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
@@ -454,7 +464,7 @@ func (r *run) step() {
 	if r.release != nil {
 		g := *r.release
 		r.release = nil
-		r.start(opRelease, g, r.k.cfg.TTL/3)
+		r.start(opRelease, g, r.k.cfg.RequestTimeout)
 		return
 	}
 	if !r.wanted() {
@@ -467,9 +477,9 @@ func (r *run) step() {
 	}
 	cfg := r.k.cfg
 	if r.grant == nil {
-		r.start(opAcquire, Grant{}, cfg.TTL-cfg.DriftMargin-cfg.StepDown)
+		r.start(opAcquire, Grant{}, min(cfg.RequestTimeout, cfg.TTL-cfg.DriftMargin-cfg.StepDown))
 	} else {
-		r.start(opRenew, *r.grant, r.lostAt.Sub(now))
+		r.start(opRenew, *r.grant, min(cfg.RequestTimeout, r.lostAt.Sub(now)))
 	}
 }
 
@@ -486,8 +496,11 @@ func (r *run) armNext(now time.Time) {
 
 // start sends one request in its own goroutine; the answer comes back on
 // r.results.
+// The timeout runs on the injected clock.
 func (r *run) start(kind opKind, g Grant, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(r.ctx, timeout)
+	ctx, cancelCtx := context.WithCancel(r.ctx)
+	t := r.k.cfg.Clock.AfterFunc(timeout, cancelCtx)
+	cancel := func() { t.Stop(); cancelCtx() }
 	r.busy, r.cancel = true, cancel
 	sent := r.now()
 	b, node, ttl := r.k.cfg.Backend, r.k.cfg.Node, r.k.cfg.TTL

@@ -198,6 +198,44 @@ func TestKeeperLostDeadlineWithHungRequest(t *testing.T) {
 	}
 }
 
+// A request lost in an outage is given up after RequestTimeout (on the
+// keeper's clock) and the next one goes out Retry later: a witness that is
+// back is reached within RequestTimeout + Retry, however long the outage.
+func TestKeeperRequestTimeoutBoundsRecovery(t *testing.T) {
+	clk := clock.NewFake(t0)
+	w := NewFake(clk)
+	k := startKeeper(t, "a", w, clk)
+	k.Want(true)
+	mustAcquired(t, k)
+
+	w.Hang(true)
+	clk.Advance(3 * time.Second)
+	eventually(t, "renew sent", func() bool { return w.Calls("renew") == 1 })
+	clk.Advance(DefaultRequestTimeout)
+	eventually(t, "hung renew given up", func() bool { return k.Status().Failures == 1 })
+	clk.Advance(kRetry)
+	eventually(t, "renew sent again", func() bool { return w.Calls("renew") == 2 })
+	if !k.Status().Holding {
+		t.Fatal("gave up the lease before its deadline")
+	}
+	// Long after the deadline, the witness still lost.
+	clk.Advance(4 * time.Second)
+	if l := mustLost(t, k); l.Reason != "renew deadline passed" {
+		t.Fatalf("Lost = %+v", l)
+	}
+	eventually(t, "acquire sent", func() bool { return w.Calls("acquire") == 2 })
+	f := k.Status().Failures
+	w.Hang(false)
+	clk.Advance(DefaultRequestTimeout)
+	eventually(t, "hung acquire given up", func() bool { return k.Status().Failures == f+1 })
+	noEvent(t, k)
+	clk.Advance(kRetry)
+	// Nobody else took the lease meanwhile: the same grant, token 1.
+	if a := mustAcquired(t, k); a.Token != 1 {
+		t.Fatalf("re-acquired with token %d, want 1", a.Token)
+	}
+}
+
 func TestKeeperHeldThenTakeoverAfterRelease(t *testing.T) {
 	clk := clock.NewFake(t0)
 	w := NewFake(clk)
@@ -326,7 +364,7 @@ func TestNewKeeperChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.cfg.StepDown != time.Second || k.cfg.Retry != 250*time.Millisecond {
-		t.Fatalf("defaults: step-down %v retry %v", k.cfg.StepDown, k.cfg.Retry)
+	if k.cfg.StepDown != time.Second || k.cfg.Retry != 100*time.Millisecond || k.cfg.RequestTimeout != DefaultRequestTimeout {
+		t.Fatalf("defaults: step-down %v retry %v request timeout %v", k.cfg.StepDown, k.cfg.Retry, k.cfg.RequestTimeout)
 	}
 }

@@ -46,6 +46,8 @@ type mover interface {
 	// returns what it moved; it reads back before returning.
 	ensure(ctx context.Context, repair bool) ([]Change, error)
 	check(ctx context.Context) error
+	// register is the fencing register of the resources the moves write.
+	register() routes.Register
 }
 
 // Action moves addresses. It implements action.Action.
@@ -55,6 +57,9 @@ type Action struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	status []Change
+	// token is the fencing token of the last Activate; Verify's repairs
+	// carry it.
+	token uint64
 }
 
 var _ action.Action = (*Action)(nil)
@@ -108,20 +113,29 @@ func New(ctx context.Context, cfg Config, opts Options) (*Action, error) {
 // Name implements action.Action.
 func (a *Action) Name() string { return "addresses" }
 
-// Activate moves every configured address to this node.
+// Activate moves every configured address to this node. With a witness
+// (t.Token > 0) the moves are fenced as the routes are (routes.Fenced): a
+// newer active's token on the resources refuses this node with a fault.
 func (a *Action) Activate(ctx context.Context, t action.Takeover) error {
-	return a.run(ctx, false)
+	a.mu.Lock()
+	a.token = t.Token
+	a.mu.Unlock()
+	return a.run(ctx, false, t.Token)
 }
 
 // Deactivate does nothing: the node taking over pulls the addresses.
 func (a *Action) Deactivate(ctx context.Context, t action.Takeover) error { return nil }
 
-// Verify, when active, moves back any address that left this node.
+// Verify, when active, moves back any address that left this node, fenced
+// by the token of the last Activate.
 func (a *Action) Verify(ctx context.Context, active bool) error {
 	if !active {
 		return nil
 	}
-	return a.run(ctx, true)
+	a.mu.Lock()
+	token := a.token
+	a.mu.Unlock()
+	return a.run(ctx, true, token)
 }
 
 // Check confirms that every configured NIC, ENI and address exists and can
@@ -135,8 +149,13 @@ func (a *Action) Status() []Change {
 	return slices.Clone(a.status)
 }
 
-func (a *Action) run(ctx context.Context, repair bool) error {
-	changes, err := a.m.ensure(ctx, repair)
+func (a *Action) run(ctx context.Context, repair bool, token uint64) error {
+	var changes []Change
+	err := routes.Fenced(ctx, token, a.m.register(), func() error {
+		var err error
+		changes, err = a.m.ensure(ctx, repair)
+		return err
+	})
 	a.mu.Lock()
 	for _, c := range changes {
 		i := slices.IndexFunc(a.status, func(s Change) bool { return s.Address == c.Address })

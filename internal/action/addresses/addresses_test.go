@@ -265,6 +265,15 @@ func (z *azNICs) factory() *fake.ServerFactory {
 				resp.SetTerminalResponse(http.StatusOK, armnetwork.InterfacesClientCreateOrUpdateResponse{Interface: nic}, nil)
 				return
 			},
+			UpdateTags: func(ctx context.Context, rg, name string, params armnetwork.TagsObject, _ *armnetwork.InterfacesClientUpdateTagsOptions) (resp azfake.Responder[armnetwork.InterfacesClientUpdateTagsResponse], errResp azfake.ErrorResponder) {
+				z.mu.Lock()
+				defer z.mu.Unlock()
+				nic := z.nics[name]
+				nic.Tags = params.Tags
+				z.nics[name] = nic
+				resp.SetResponse(http.StatusOK, armnetwork.InterfacesClientUpdateTagsResponse{Interface: nic}, nil)
+				return
+			},
 		},
 		PublicIPAddressesServer: fake.PublicIPAddressesServer{
 			Get: func(ctx context.Context, rg, name string, _ *armnetwork.PublicIPAddressesClientGetOptions) (resp azfake.Responder[armnetwork.PublicIPAddressesClientGetResponse], errResp azfake.ErrorResponder) {
@@ -368,6 +377,85 @@ func TestValidate(t *testing.T) {
 		errs := x.cfg.Validate()
 		if !strings.Contains(fmt.Sprint(errs), x.want) {
 			t.Errorf("Validate(%+v) = %v, want %q", x.cfg, errs, x.want)
+		}
+	}
+}
+
+// A stale active (a lower fencing token) neither moves the addresses of
+// the newer active back, at takeover or at verify, nor lowers the token.
+func TestAWSFencedMoves(t *testing.T) {
+	fk := clock.NewFake(epoch)
+	f, cfg := awsSetup(t)
+	stale, err := NewAWS(cfg, f, opts(fk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drive(t, fk, func() error { return stale.Activate(context.Background(), action.Takeover{Term: 1, Token: 5}) }); err != nil {
+		t.Fatal(err)
+	}
+	// The peer takes over under token 6.
+	ncfg := cfg
+	naws := *cfg.AWS
+	naws.LocalENI = peerENI
+	ncfg.AWS = &naws
+	newer, err := NewAWS(ncfg, f, opts(fk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := drive(t, fk, func() error { return newer.Activate(context.Background(), action.Takeover{Term: 2, Token: 6}) }); err != nil {
+		t.Fatal(err)
+	}
+	if f.AddressENI(alloc) != peerENI {
+		t.Fatal("the newer active did not get the Elastic IP")
+	}
+	for name, fn := range map[string]func() error{
+		"verify":   func() error { return stale.Verify(context.Background(), true) },
+		"takeover": func() error { return stale.Activate(context.Background(), action.Takeover{Term: 1, Token: 5}) },
+	} {
+		err := drive(t, fk, fn)
+		if !errors.Is(err, routes.ErrStale) || !errors.Is(err, action.ErrFault) {
+			t.Fatalf("stale %s: got %v, want a fault wrapping ErrStale", name, err)
+		}
+		if f.AddressENI(alloc) != peerENI || fmt.Sprint(f.IPs(peerENI)) != "[10.0.1.11 10.0.1.50 10.0.1.51]" {
+			t.Fatalf("stale %s moved addresses back: EIP on %s, peer ENI %v", name, f.AddressENI(alloc), f.IPs(peerENI))
+		}
+	}
+}
+
+func TestAzureFencedMoves(t *testing.T) {
+	fk := clock.NewFake(epoch)
+	z := newAzNICs()
+	stale := newAzureAction(t, z, fk, nil)
+	if err := drive(t, fk, func() error { return stale.Activate(context.Background(), action.Takeover{Term: 1, Token: 5}) }); err != nil {
+		t.Fatal(err)
+	}
+	newer := newAzureAction(t, z, fk, func(a *Azure) { a.LocalNIC, a.PeerNIC = a.PeerNIC, a.LocalNIC })
+	if err := drive(t, fk, func() error { return newer.Activate(context.Background(), action.Takeover{Term: 2, Token: 6}) }); err != nil {
+		t.Fatal(err)
+	}
+	holder := func() string {
+		for name, nic := range z.nics {
+			for _, c := range configs(nic) {
+				if privateIP(c) == "10.1.0.100" {
+					return name
+				}
+			}
+		}
+		return ""
+	}
+	if holder() != "nic-b" {
+		t.Fatalf("the newer active does not hold 10.1.0.100 (%s)", holder())
+	}
+	err := drive(t, fk, func() error { return stale.Verify(context.Background(), true) })
+	if !errors.Is(err, routes.ErrStale) || !errors.Is(err, action.ErrFault) {
+		t.Fatalf("stale verify: got %v, want a fault wrapping ErrStale", err)
+	}
+	if holder() != "nic-b" {
+		t.Fatal("the stale node moved 10.1.0.100 back")
+	}
+	for _, n := range []string{"nic-a", "nic-b"} {
+		if v := z.nics[n].Tags[routes.AzureFenceTag]; v == nil || *v != "6" {
+			t.Errorf("%s fencing tag %v, want 6", n, v)
 		}
 	}
 }

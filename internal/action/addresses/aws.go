@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/batonha/baton/internal/action/routes"
 	provaws "github.com/batonha/baton/internal/provider/aws"
 )
 
@@ -168,4 +169,37 @@ func (m *awsMover) ensure(ctx context.Context, repair bool) ([]Change, error) {
 		}
 	}
 	return changes, errors.Join(errs...)
+}
+
+// register keeps the fencing token in FenceTag on this node's ENI and on
+// every Elastic IP (shared by both nodes). Private IPs have no resource
+// both nodes name (the ENI holding one is the peer's), so on AWS they are
+// fenced only through the Elastic IPs configured beside them.
+func (m *awsMover) register() routes.Register {
+	var ids []string // resolved by the last Read, written by Write
+	return routes.Register{
+		What: "ENI " + m.c.LocalENI + " and the Elastic IPs",
+		Read: func(ctx context.Context) (uint64, string, error) {
+			out, err := m.api.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{m.c.LocalENI}})
+			if err != nil {
+				return 0, "", awsErr(err, "ec2:DescribeNetworkInterfaces", "addresses.aws.local_eni "+m.c.LocalENI)
+			}
+			best, where := routes.AWSTokens(out.NetworkInterfaces, func(n types.NetworkInterface) string { return "ENI " + awssdk.ToString(n.NetworkInterfaceId) },
+				func(n types.NetworkInterface) []types.Tag { return n.TagSet })
+			ids = []string{m.c.LocalENI}
+			for _, e := range m.c.ElasticIPs {
+				addr, err := m.describeEIP(ctx, e)
+				if err != nil {
+					return 0, "", err
+				}
+				ids = append(ids, awssdk.ToString(addr.AllocationId))
+				if have, w := routes.AWSTokens([]types.Address{addr}, func(a types.Address) string { return "Elastic IP " + awssdk.ToString(a.AllocationId) },
+					func(a types.Address) []types.Tag { return a.Tags }); have > best {
+					best, where = have, w
+				}
+			}
+			return best, where, nil
+		},
+		Write: func(ctx context.Context, token uint64) error { return routes.AWSWriteTokens(ctx, m.api, ids, token) },
+	}
 }

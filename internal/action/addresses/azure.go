@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
 
+	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/provider/azure"
 )
 
@@ -269,4 +274,66 @@ func kind(a string) string {
 		return "public"
 	}
 	return "private"
+}
+
+// register keeps the fencing token in routes.AzureFenceTag on both NICs
+// (both nodes name both), written with If-Match on the NIC's ETag and
+// never over a higher token.
+func (m *azureMover) register() routes.Register {
+	nics := []azure.ResourceID{m.local, m.peer}
+	get := func(ctx context.Context, id azure.ResourceID) (armnetwork.Interface, uint64, error) {
+		resp, err := m.cl.Interfaces.Get(ctx, id.ResourceGroup, id.Name, nil)
+		if err != nil {
+			return resp.Interface, 0, azErr(err, "Microsoft.Network/networkInterfaces/read", "reading the fencing tag of NIC "+id.Name)
+		}
+		var have uint64
+		if v := resp.Tags[routes.AzureFenceTag]; v != nil {
+			have, _ = strconv.ParseUint(*v, 10, 64)
+		}
+		return resp.Interface, have, nil
+	}
+	return routes.Register{
+		What: "NICs " + m.local.Name + " and " + m.peer.Name,
+		Read: func(ctx context.Context) (uint64, string, error) {
+			var best uint64
+			where := ""
+			for _, id := range nics {
+				_, have, err := get(ctx, id)
+				if err != nil {
+					return 0, "", err
+				}
+				if have > best {
+					best, where = have, "NIC "+id.Name
+				}
+			}
+			return best, where, nil
+		},
+		Write: func(ctx context.Context, token uint64) error {
+			for _, id := range nics {
+				nic, have, err := get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if have > token {
+					return fmt.Errorf("NIC %s was written under fencing token %d, this node holds %d: %w", id.Name, have, token, routes.ErrStale)
+				}
+				tags := maps.Clone(nic.Tags)
+				if tags == nil {
+					tags = map[string]*string{}
+				}
+				tags[routes.AzureFenceTag] = to.Ptr(strconv.FormatUint(token, 10))
+				wctx := ctx
+				if nic.Etag != nil {
+					wctx = policy.WithHTTPHeader(ctx, http.Header{"If-Match": []string{*nic.Etag}})
+				}
+				if _, err := m.cl.Interfaces.UpdateTags(wctx, id.ResourceGroup, id.Name, armnetwork.TagsObject{Tags: tags}, nil); err != nil {
+					if azure.Status(err) == http.StatusPreconditionFailed {
+						return fmt.Errorf("NIC %s changed while recording fencing token %d: %w", id.Name, token, routes.ErrStale)
+					}
+					return azErr(err, "Microsoft.Network/networkInterfaces/write", "recording the fencing token on NIC "+id.Name)
+				}
+			}
+			return nil
+		},
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	speaker "github.com/batonha/baton/internal/provider/bgp"
 	"github.com/batonha/baton/internal/role"
+	"github.com/batonha/baton/internal/store"
 )
 
 // Announcer is what the action needs from a BGP speaker;
@@ -97,6 +99,16 @@ func NewSpeaker(cfg Config, log *slog.Logger) (*speaker.Speaker, error) {
 		}
 		if p.Source != "" {
 			sp.Source, _ = netip.ParseAddr(p.Source)
+		}
+		if p.PasswordFile != "" {
+			b, err := store.ReadSecret(p.PasswordFile, func(w string) { log.Warn(fmt.Sprintf("bgp.peers[%d].password_file: %s", i, w)) })
+			if err != nil {
+				return nil, fmt.Errorf("bgp.peers[%d].password_file: %w", i, err)
+			}
+			sp.Password = strings.TrimRight(string(b), "\r\n")
+			if n := len(sp.Password); n == 0 || n > 80 {
+				return nil, fmt.Errorf("bgp.peers[%d].password_file: %s holds a %d-character key; TCP-MD5 takes 1 to 80", i, p.PasswordFile, n)
+			}
 		}
 		if cfg.BFD.Enabled {
 			sp.BFD = &speaker.BFD{MinTx: cfg.BFD.MinTx, MinRx: cfg.BFD.MinRx, Multiplier: cfg.BFD.Multiplier}

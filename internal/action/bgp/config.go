@@ -10,6 +10,7 @@ package bgp
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/batonha/baton/internal/peerings"
@@ -74,6 +75,9 @@ type Peer struct {
 	Port        int    `yaml:"port"`         // default 179
 	Source      string `yaml:"source"`       // optional local address to dial from
 	MultihopTTL int    `yaml:"multihop_ttl"` // eBGP multihop TTL, default 2
+	// PasswordFile holds the session's TCP-MD5 key (RFC 2385, at most 80
+	// characters); optional.
+	PasswordFile string `yaml:"password_file"`
 }
 
 // Timers are the BGP session timers, whole seconds.
@@ -186,6 +190,9 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 		if p.MultihopTTL < 0 || p.MultihopTTL > 255 {
 			bad(key+".multihop_ttl", "%d is out of range 0..255 (0: directly connected)", p.MultihopTTL)
+		}
+		if p.PasswordFile != "" && !filepath.IsAbs(p.PasswordFile) {
+			bad(key+".password_file", "%q is not an absolute path", p.PasswordFile)
 		}
 	}
 	whole := func(key string, d, lo, hi time.Duration) {

@@ -1,6 +1,7 @@
 package bgp_test
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,47 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("no error for %s in:\n%s", want, msg)
+		}
+	}
+}
+
+// The TCP-MD5 key file: read into the session, refused when others may
+// write it or when it is empty or too long.
+func TestPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := bgp.Config{}
+	cfg.SetDefaults()
+	cfg.ASN = 65001
+	cfg.RouterID = "10.1.2.4"
+	p := bgp.Peer{Address: "10.1.1.4", ASN: 65515}
+	p.SetDefaults()
+	p.PasswordFile = filepath.Join(dir, "md5")
+	cfg.Peers = []bgp.Peer{p}
+	write := func(content string, mode os.FileMode) {
+		if err := os.WriteFile(p.PasswordFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p.PasswordFile, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	write("s3cret\n", 0o600)
+	if _, err := bgp.NewSpeaker(cfg, log); err != nil {
+		t.Fatalf("a 0600 key file: %v", err)
+	}
+	for _, c := range []struct {
+		content string
+		mode    os.FileMode
+		want    string
+	}{
+		{"s3cret\n", 0o666, "writable by group or others"},
+		{"\n", 0o600, "0-character key"},
+		{strings.Repeat("k", 81), 0o600, "81-character key"},
+	} {
+		write(c.content, c.mode)
+		if _, err := bgp.NewSpeaker(cfg, log); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "password_file") {
+			t.Errorf("%q mode %#o: %v, want %q", c.content, c.mode, err, c.want)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/procgroup"
+	"github.com/batonha/baton/internal/store"
 )
 
 // DefaultTimeout applies when config.Hooks.Timeout is zero.
@@ -101,6 +102,10 @@ func New(cfg config.Hooks, clk clock.Clock, log *slog.Logger) (*Runner, error) {
 		for _, p := range paths {
 			if p == "" || !filepath.IsAbs(p) {
 				return nil, fmt.Errorf("configuring %s hooks: %q is not an absolute path", strings.ToLower(state), p)
+			}
+			// A hook others may write runs their code as root.
+			if _, err := store.CheckFileMode(p, store.Program); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("configuring %s hooks: %w", strings.ToLower(state), err)
 			}
 		}
 	}

@@ -3,11 +3,14 @@ package routes
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
@@ -161,6 +164,81 @@ func (b *azureBackend) Point(ctx context.Context, r Route, exists bool) error {
 		return azErr(err, "Microsoft.Network/routeTables/routes/write", what+": waiting for the operation")
 	}
 	return nil
+}
+
+// PointTable implements TableWriter: the table is read with its ETag,
+// every route of rs is pointed here (created when missing) and the fencing
+// token recorded, and the whole table is written back with If-Match, one
+// long-running operation. A write that loses the ETag race to another
+// writer is read and made again; a table written under a higher token
+// fails with ErrStale.
+func (b *azureBackend) PointTable(ctx context.Context, table string, rs []Route, token uint64) error {
+	for _, r := range rs {
+		if _, err := netip.ParsePrefix(r.Destination); err != nil {
+			return fmt.Errorf("route %s in %s: destination is not a prefix: %w", r.Destination, table, err)
+		}
+	}
+	const perm = "Microsoft.Network/routeTables/write"
+	for attempt := 0; ; attempt++ {
+		id, resp, err := b.getTable(ctx, table)
+		if err != nil {
+			return err
+		}
+		if have, ok := azureToken(resp.Tags); ok && token > 0 && have > token {
+			return staleErr("route table "+table, have, token)
+		}
+		rt := resp.RouteTable
+		b.pointAll(&rt, rs, token)
+		what := fmt.Sprintf("pointing %d routes at %s", len(rs), b.c.LocalIP)
+		wctx := ctx
+		if rt.Etag != nil {
+			wctx = policy.WithHTTPHeader(ctx, http.Header{"If-Match": []string{*rt.Etag}})
+		}
+		poller, err := b.cl.RouteTables.BeginCreateOrUpdate(wctx, id.ResourceGroup, id.Name, rt, nil)
+		if err == nil {
+			if _, err := poller.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: b.cl.PollFrequency}); err != nil {
+				return azErr(err, perm, what+": waiting for the operation")
+			}
+			return nil
+		}
+		if azure.Status(err) != http.StatusPreconditionFailed || attempt == 2 {
+			return azErr(err, perm, what)
+		}
+	}
+}
+
+// pointAll points the routes of rs in rt here, appending those missing,
+// and records token (when > 0) in rt's tags.
+func (b *azureBackend) pointAll(rt *armnetwork.RouteTable, rs []Route, token uint64) {
+	if rt.Properties == nil {
+		rt.Properties = &armnetwork.RouteTablePropertiesFormat{}
+	}
+	byPrefix := map[string]*armnetwork.Route{}
+	for _, r := range rt.Properties.Routes {
+		if r != nil && r.Properties != nil && r.Properties.AddressPrefix != nil {
+			byPrefix[canonical(*r.Properties.AddressPrefix)] = r
+		}
+	}
+	for _, want := range rs {
+		r := byPrefix[canonical(want.Destination)]
+		if r == nil {
+			name := want.Name
+			if name == "" {
+				name = routeName(want.Destination)
+			}
+			r = &armnetwork.Route{Name: to.Ptr(name), Properties: &armnetwork.RoutePropertiesFormat{AddressPrefix: to.Ptr(want.Destination)}}
+			rt.Properties.Routes = append(rt.Properties.Routes, r)
+			byPrefix[canonical(want.Destination)] = r
+		}
+		r.Properties.NextHopType = to.Ptr(armnetwork.RouteNextHopTypeVirtualAppliance)
+		r.Properties.NextHopIPAddress = to.Ptr(b.c.LocalIP)
+	}
+	if token > 0 {
+		if rt.Tags == nil {
+			rt.Tags = map[string]*string{}
+		}
+		rt.Tags[AzureFenceTag] = to.Ptr(strconv.FormatUint(token, 10))
+	}
 }
 
 func (b *azureBackend) Owner(r Route) Owner {

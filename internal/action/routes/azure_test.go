@@ -46,6 +46,9 @@ type azCloud struct {
 	puts    int
 	// tagConflict makes UpdateTags answer 412 (the If-Match ETag is stale).
 	tagConflict bool
+	// tablePuts counts whole-table writes; etagConflicts makes that many
+	// of them answer 412 (another writer changed the table since the GET).
+	tablePuts, etagConflicts int
 }
 
 func newAzCloud() *azCloud {
@@ -136,6 +139,21 @@ func (c *azCloud) factory() *fake.ServerFactory {
 				rt := c.tables[name]
 				rt.Tags = params.Tags
 				resp.SetResponse(http.StatusOK, armnetwork.RouteTablesClientUpdateTagsResponse{RouteTable: clone(rt)}, nil)
+				return
+			},
+			BeginCreateOrUpdate: func(ctx context.Context, rg, name string, params armnetwork.RouteTable, _ *armnetwork.RouteTablesClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armnetwork.RouteTablesClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.tablePuts++
+				if c.etagConflicts > 0 {
+					c.etagConflicts--
+					errResp.SetResponseError(http.StatusPreconditionFailed, "PreconditionFailed")
+					return
+				}
+				rt := c.tables[name]
+				rt.Tags, rt.Properties = params.Tags, params.Properties
+				resp.AddNonTerminalResponse(http.StatusCreated, nil)
+				resp.SetTerminalResponse(http.StatusOK, armnetwork.RouteTablesClientCreateOrUpdateResponse{RouteTable: clone(rt)}, nil)
 				return
 			},
 			NewListAllPager: func(_ *armnetwork.RouteTablesClientListAllOptions) (resp azfake.PagerResponder[armnetwork.RouteTablesClientListAllResponse]) {
@@ -238,7 +256,19 @@ func azCfg(dir string, mod func(*Azure)) Config {
 	return c
 }
 
+// newAzure builds an action that writes route by route (the tests of
+// per-route error handling); newAzureTables one that writes whole tables.
 func newAzure(t *testing.T, cfg Config, c *azCloud, fk *clock.Fake, retryAfter string) (*Action, *headerTransport) {
+	t.Helper()
+	return newAzureWith(t, cfg, c, fk, retryAfter, true)
+}
+
+func newAzureTables(t *testing.T, cfg Config, c *azCloud, fk *clock.Fake) (*Action, *headerTransport) {
+	t.Helper()
+	return newAzureWith(t, cfg, c, fk, "", false)
+}
+
+func newAzureWith(t *testing.T, cfg Config, c *azCloud, fk *clock.Fake, retryAfter string, perRoute bool) (*Action, *headerTransport) {
 	t.Helper()
 	if errs := cfg.Validate(); len(errs) > 0 {
 		t.Fatalf("config invalid: %v", errs)
@@ -248,7 +278,9 @@ func newAzure(t *testing.T, cfg Config, c *azCloud, fk *clock.Fake, retryAfter s
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewAzure(cfg, clients, testOptions(t, fk, cfg.StateDir))
+	opts := testOptions(t, fk, cfg.StateDir)
+	opts.PerRoute = perRoute
+	a, err := NewAzure(cfg, clients, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,5 +496,42 @@ func TestAzureFencedWrites(t *testing.T) {
 	}
 	if got := c.hop("rt-a", "0.0.0.0/0"); got != azLocal {
 		t.Fatalf("route → %s, want %s", got, azLocal)
+	}
+}
+
+func TestAzureWholeTableWrites(t *testing.T) {
+	fk := clock.NewFake(epoch)
+	c := newAzCloud()
+	c.etagConflicts = 1 // the first write loses the ETag race and is made again
+	a, tr := newAzureTables(t, azCfg(t.TempDir(), func(z *Azure) {
+		z.Destinations, z.CreateMissing = []string{"10.60.0.0/16"}, true
+	}), c, fk)
+	if err := drive(t, fk, func() error { return a.Activate(context.Background(), action.Takeover{Term: 2, Token: 4}) }); err != nil {
+		t.Fatalf("Activate: %v", err)
+	}
+	for _, x := range []struct{ table, prefix, want string }{
+		{"rt-a", "0.0.0.0/0", azLocal}, {"rt-a", "192.168.0.0/16", azLocal}, {"rt-a", "10.60.0.0/16", azLocal},
+		{"rt-a", "10.50.0.0/16", "10.1.0.9"}, {"rt-b", "0.0.0.0/0", azLocal}, {"rt-b", "10.60.0.0/16", azLocal},
+	} {
+		if got := c.hop(x.table, x.prefix); got != x.want {
+			t.Errorf("%s %s → %s, want %s", x.table, x.prefix, got, x.want)
+		}
+	}
+	if c.puts != 0 || c.tablePuts != 3 {
+		t.Errorf("%d route writes and %d table writes, want 0 and 3 (one per table, one retried after 412)", c.puts, c.tablePuts)
+	}
+	for _, n := range []string{"rt-a", "rt-b"} {
+		if v := c.tables[n].Tags[AzureFenceTag]; v == nil || *v != "4" {
+			t.Errorf("%s: fencing tag %v, want 4 recorded in the table write", n, v)
+		}
+	}
+	if len(tr.ifMatch) < 3 {
+		t.Errorf("table writes sent If-Match %d times, want every one", len(tr.ifMatch))
+	}
+	// A table written under a higher token refuses the write: a fault.
+	*c.tables["rt-b"].Tags[AzureFenceTag] = "9"
+	err := drive(t, fk, func() error { return a.Activate(context.Background(), action.Takeover{Term: 3, Token: 5}) })
+	if !errors.Is(err, ErrStale) || !errors.Is(err, action.ErrFault) {
+		t.Fatalf("stale table write: got %v, want a fault wrapping ErrStale", err)
 	}
 }

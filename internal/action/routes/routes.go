@@ -91,6 +91,9 @@ type Options struct {
 	Concurrency int
 	// StateDir holds the capture file.
 	StateDir string
+	// PerRoute writes route by route even where the backend writes whole
+	// tables (the benchmark compares both).
+	PerRoute bool
 }
 
 // Action points routes at this node. It implements action.Action.

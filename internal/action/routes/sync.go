@@ -16,6 +16,20 @@ type BatchReader interface {
 	RoutesOf(ctx context.Context, tables []string) (map[string][]Route, error)
 }
 
+// TableWriter is implemented by backends that write every change of one
+// table in one operation: Azure serializes the operations on a route
+// table (a second write while one runs gets 409
+// AnotherOperationInProgress) and each is a long-running operation, so
+// route-by-route writes cost one operation time per route, a whole-table
+// write one per table.
+type TableWriter interface {
+	// PointTable makes every route of rs (all in table) use this node as
+	// its next hop, creating those the table lacks, and, when token > 0,
+	// records token in the table's fencing tag in the same conditional
+	// write; it fails with ErrStale when the table records a higher one.
+	PointTable(ctx context.Context, table string, rs []Route, token uint64) error
+}
+
 // readbackRounds bounds how often a change that the read-back does not
 // show is made again (eventual consistency, a concurrent writer, a
 // transient failure that outlasted one call's attempts).
@@ -379,9 +393,39 @@ func (a *Action) sync(ctx context.Context, repair bool, logArgs ...any) error {
 	return nil
 }
 
-// point makes every change of todo in parallel, bounded by lim.
+// point makes every change of todo in parallel, bounded by lim: one
+// write per table where the backend writes whole tables, else one per
+// route.
 func (a *Action) point(ctx context.Context, lim *limiter, todo []*pending) {
 	var wg sync.WaitGroup
+	if tw, ok := a.b.(TableWriter); ok && !a.opts.PerRoute {
+		a.mu.Lock()
+		token := a.token
+		a.mu.Unlock()
+		byTable := map[string][]*pending{}
+		for _, p := range todo {
+			byTable[p.r.Table] = append(byTable[p.r.Table], p)
+		}
+		for table, ps := range byTable {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rs := make([]Route, len(ps))
+				for i, p := range ps {
+					rs[i] = p.r
+				}
+				n, err := a.call(ctx, lim, "writing route table "+table, func(ctx context.Context) error {
+					return tw.PointTable(ctx, table, rs, token)
+				})
+				for _, p := range ps {
+					p.attempts += n
+					p.err = err
+				}
+			}()
+		}
+		wg.Wait()
+		return
+	}
 	for _, p := range todo {
 		wg.Add(1)
 		go func() {

@@ -32,7 +32,6 @@ type Azure struct {
 	doc    hostevents.AzureDocument
 	vmName string
 	acks   []string
-	gets   int
 }
 
 // NewAzure returns the fixture; vmName is what the compute metadata
@@ -78,13 +77,6 @@ func (a *Azure) Acks() []string {
 	return slices.Clone(a.acks)
 }
 
-// Gets counts the document reads.
-func (a *Azure) Gets() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.gets
-}
-
 func badRequest(w http.ResponseWriter, msg string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusBadRequest)
@@ -106,7 +98,6 @@ func (a *Azure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, a.vmName)
 	case r.URL.Path == "/metadata/scheduledevents" && r.Method == http.MethodGet:
 		a.mu.Lock()
-		a.gets++
 		data, err := json.Marshal(a.doc)
 		a.mu.Unlock()
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/network/armnetwork/v6"
@@ -27,11 +28,16 @@ type armTable struct {
 	id, name, location string
 	tags               map[string]string
 	routes             []AzureRoute
+	etag               int       // grows on every applied write
+	busyUntil          time.Time // end of the write in progress (ARMOperation)
 }
 
+func (t *armTable) etagString() string { return fmt.Sprintf(`W/"%d"`, t.etag) }
+
 type armOp struct {
-	left  int    // InProgress answers still to give
-	apply func() // runs when the operation succeeds
+	left  int       // InProgress answers still to give (ARMPolls)
+	due   time.Time // when it succeeds (ARMOperation)
+	apply func()    // runs when the operation succeeds
 	done  bool
 }
 
@@ -137,7 +143,7 @@ func armJSON(w http.ResponseWriter, status int, v any) {
 
 func (t *armTable) model() *armnetwork.RouteTable {
 	rt := &armnetwork.RouteTable{
-		ID: to.Ptr(t.id), Name: to.Ptr(t.name), Type: to.Ptr("Microsoft.Network/routeTables"), Location: to.Ptr(t.location),
+		ID: to.Ptr(t.id), Name: to.Ptr(t.name), Type: to.Ptr("Microsoft.Network/routeTables"), Location: to.Ptr(t.location), Etag: to.Ptr(t.etagString()),
 		Tags:       map[string]*string{},
 		Properties: &armnetwork.RouteTablePropertiesFormat{ProvisioningState: to.Ptr(armnetwork.ProvisioningStateSucceeded)},
 	}
@@ -208,6 +214,8 @@ func (a *armState) serve(w http.ResponseWriter, r *http.Request) {
 		a.serveRouteGet(w, p)
 	case p.route != "" && r.Method == http.MethodPut:
 		a.serveRoutePut(w, r, p)
+	case p.table != "" && p.route == "" && r.Method == http.MethodPut:
+		a.serveTablePut(w, r, p)
 	default:
 		armError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", r.Method+" is not emulated on "+r.URL.Path)
 	}
@@ -292,9 +300,11 @@ func (a *armState) serveRoutePut(w http.ResponseWriter, r *http.Request, p armPa
 		armError(w, http.StatusNotFound, "ResourceNotFound", "route table "+p.table+" was not found")
 		return
 	}
-	a.opSeq++
-	opID := fmt.Sprintf("op-%06d", a.opSeq)
-	a.ops[opID] = &armOp{left: a.s.opts.ARMPolls, apply: func() {
+	if a.busyLocked(w, t) {
+		a.mu.Unlock()
+		return
+	}
+	opID := a.startLocked(t, func() {
 		a.mu.Lock()
 		i := slices.IndexFunc(t.routes, func(x AzureRoute) bool { return strings.EqualFold(x.Name, nr.Name) })
 		if i >= 0 {
@@ -302,15 +312,127 @@ func (a *armState) serveRoutePut(w http.ResponseWriter, r *http.Request, p armPa
 		} else {
 			t.routes = append(t.routes, nr)
 		}
+		t.etag++
 		id := t.id
 		a.mu.Unlock()
-		tgt := ""
-		if nr.NextHopType == string(armnetwork.RouteNextHopTypeVirtualAppliance) {
-			tgt = nr.NextHopIP
-		}
-		a.s.changed(RouteChange{Cloud: "azure", Table: id, Destination: nr.Prefix, Target: tgt})
-	}}
+		a.s.changed(RouteChange{Cloud: "azure", Table: id, Destination: nr.Prefix, Target: applianceTarget(nr)})
+	})
 	model := t.routeModel(nr, armnetwork.ProvisioningStateUpdating)
+	loc := t.location
+	a.mu.Unlock()
+	w.Header().Set("Azure-AsyncOperation", fmt.Sprintf("http://%s/subscriptions/%s/providers/Microsoft.Network/locations/%s/operations/%s?api-version=2024-05-01", r.Host, p.sub, loc, opID))
+	armJSON(w, http.StatusCreated, model)
+}
+
+func applianceTarget(r AzureRoute) string {
+	if r.NextHopType == string(armnetwork.RouteNextHopTypeVirtualAppliance) {
+		return r.NextHopIP
+	}
+	return ""
+}
+
+// busyLocked answers 409 AnotherOperationInProgress when a write on t is
+// still running (ARMOperation).
+func (a *armState) busyLocked(w http.ResponseWriter, t *armTable) bool {
+	if a.s.opts.ARMOperation <= 0 {
+		return false
+	}
+	left := t.busyUntil.Sub(a.s.clk.Now())
+	if left <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(left.Seconds())))))
+	armError(w, http.StatusConflict, "AnotherOperationInProgress", "Operation on route table "+t.name+" is in progress; retry later.")
+	return true
+}
+
+// startLocked starts a long-running operation on t that runs apply when
+// it succeeds, and returns its ID.
+func (a *armState) startLocked(t *armTable, apply func()) string {
+	a.opSeq++
+	id := fmt.Sprintf("op-%06d", a.opSeq)
+	op := &armOp{left: a.s.opts.ARMPolls, apply: apply}
+	if d := a.s.opts.ARMOperation; d > 0 {
+		op.due = a.s.clk.Now().Add(d)
+		t.busyUntil = op.due
+	}
+	a.ops[id] = op
+	a.s.mu.Lock()
+	a.s.counts.Operations++
+	a.s.mu.Unlock()
+	return id
+}
+
+// serveTablePut starts a long-running write of a whole route table (its
+// routes and tags), conditional on If-Match when the client sends it.
+func (a *armState) serveTablePut(w http.ResponseWriter, r *http.Request, p armPath) {
+	var in armnetwork.RouteTable
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &in)
+	}
+	if err != nil {
+		armError(w, http.StatusBadRequest, "InvalidRequestFormat", "the body is not a route table: "+err.Error())
+		return
+	}
+	var routes []AzureRoute
+	if in.Properties != nil {
+		for _, rt := range in.Properties.Routes {
+			if rt == nil || rt.Name == nil || rt.Properties == nil || rt.Properties.AddressPrefix == nil || rt.Properties.NextHopType == nil {
+				armError(w, http.StatusBadRequest, "InvalidRequestFormat", "every route needs a name, properties.addressPrefix and properties.nextHopType")
+				return
+			}
+			nr := AzureRoute{Name: *rt.Name, Prefix: *rt.Properties.AddressPrefix, NextHopType: string(*rt.Properties.NextHopType)}
+			if rt.Properties.NextHopIPAddress != nil {
+				nr.NextHopIP = *rt.Properties.NextHopIPAddress
+			}
+			if nr.NextHopType == string(armnetwork.RouteNextHopTypeVirtualAppliance) && nr.NextHopIP == "" {
+				armError(w, http.StatusBadRequest, "InvalidRouteNextHop", "route "+nr.Name+": a VirtualAppliance route needs nextHopIpAddress")
+				return
+			}
+			routes = append(routes, nr)
+		}
+	}
+	tags := map[string]string{}
+	for k, v := range in.Tags {
+		if v != nil {
+			tags[k] = *v
+		}
+	}
+	a.mu.Lock()
+	t := a.tables[strings.ToLower(TableID(p.sub, p.group, p.table))]
+	if t == nil {
+		a.mu.Unlock()
+		armError(w, http.StatusNotFound, "ResourceNotFound", "route table "+p.table+" was not found")
+		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && m != t.etagString() {
+		a.mu.Unlock()
+		armError(w, http.StatusPreconditionFailed, "PreconditionFailed", "the ETag "+m+" does not match route table "+p.table)
+		return
+	}
+	if a.busyLocked(w, t) {
+		a.mu.Unlock()
+		return
+	}
+	opID := a.startLocked(t, func() {
+		a.mu.Lock()
+		old := map[string]string{}
+		for _, x := range t.routes {
+			old[x.Prefix] = applianceTarget(x)
+		}
+		t.routes, t.tags = routes, tags
+		t.etag++
+		id := t.id
+		a.mu.Unlock()
+		for _, x := range routes {
+			if tgt, ok := old[x.Prefix]; !ok || tgt != applianceTarget(x) {
+				a.s.changed(RouteChange{Cloud: "azure", Table: id, Destination: x.Prefix, Target: applianceTarget(x)})
+			}
+		}
+	})
+	model := t.model()
+	model.Properties.ProvisioningState = to.Ptr(armnetwork.ProvisioningStateUpdating)
 	loc := t.location
 	a.mu.Unlock()
 	w.Header().Set("Azure-AsyncOperation", fmt.Sprintf("http://%s/subscriptions/%s/providers/Microsoft.Network/locations/%s/operations/%s?api-version=2024-05-01", r.Host, p.sub, loc, opID))
@@ -325,7 +447,14 @@ func (a *armState) serveOp(w http.ResponseWriter, id string) {
 		armError(w, http.StatusNotFound, "OperationNotFound", "operation "+id+" was not found")
 		return
 	}
-	if op.left > 0 {
+	if a.s.opts.ARMOperation > 0 {
+		if left := op.due.Sub(a.s.clk.Now()); left > 0 {
+			a.mu.Unlock()
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(left.Seconds())))))
+			armJSON(w, http.StatusOK, map[string]string{"status": "InProgress"})
+			return
+		}
+	} else if op.left > 0 {
 		op.left--
 		a.mu.Unlock()
 		armJSON(w, http.StatusOK, map[string]string{"status": "InProgress"})

@@ -81,9 +81,9 @@ func TestARMRoutesActionOverTheSDK(t *testing.T) {
 		t.Errorf("route changes %+v, want 2", changes)
 	}
 	cnt := s.Counts()
-	// 2 PUTs, each polled until done (2 InProgress + 1 Succeeded), then
-	// the SDK's final GET of the route.
-	if cnt.ByOp["ARM PUT routes"] != 2 || cnt.ByOp["ARM GET operation"] != 6 || cnt.ByOp["ARM GET routes"] != 2 {
+	// One whole-table PUT per table, each polled until done (2 InProgress
+	// + 1 Succeeded); no route-by-route writes.
+	if cnt.ByOp["ARM PUT routeTable"] != 2 || cnt.ByOp["ARM GET operation"] != 6 || cnt.ByOp["ARM PUT routes"] != 0 {
 		t.Errorf("counts %+v", cnt)
 	}
 
@@ -166,4 +166,45 @@ func FuzzParseARMPath(f *testing.F) {
 			t.Fatalf("%q → %+v", path, p)
 		}
 	})
+}
+
+// TestARMSerializedTableWrites: with ARMOperation a table takes one write
+// at a time (409 AnotherOperationInProgress with Retry-After), and a table
+// write with a stale If-Match gets 412.
+func TestARMSerializedTableWrites(t *testing.T) {
+	s := New(Options{ARMOperation: time.Hour})
+	if err := SeedAzure(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	t.Cleanup(hs.Close)
+	put := func(table, ifMatch, body string) *http.Response {
+		req, err := http.NewRequest(http.MethodPut, hs.URL+table+"?api-version=2024-05-01", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	table := `{"properties":{"routes":[{"name":"to-server","properties":{"addressPrefix":"10.100.2.0/24","nextHopType":"VirtualAppliance","nextHopIpAddress":"10.100.1.12"}}]}}`
+	if r := put(AzureClientTable, `W/"0"`, table); r.StatusCode != http.StatusCreated || r.Header.Get("Azure-AsyncOperation") == "" {
+		t.Fatalf("first write: %d, Azure-AsyncOperation %q", r.StatusCode, r.Header.Get("Azure-AsyncOperation"))
+	}
+	if r := put(AzureClientTable, "", table); r.StatusCode != http.StatusConflict {
+		t.Fatalf("write during a write: %d, want 409", r.StatusCode)
+	}
+	route := `{"properties":{"addressPrefix":"10.100.2.0/24","nextHopType":"VirtualAppliance","nextHopIpAddress":"10.100.1.12"}}`
+	if r := put(AzureClientTable+"/routes/to-server", "", route); r.StatusCode != http.StatusConflict || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("route write during a table write: %d (Retry-After %q), want 409 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	if r := put(AzureServerTable, `W/"7"`, table); r.StatusCode != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d, want 412", r.StatusCode)
+	}
 }

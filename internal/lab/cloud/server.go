@@ -44,6 +44,11 @@ type Options struct {
 	// ARMPolls is how many times a long-running ARM operation answers
 	// InProgress before it succeeds, default 1.
 	ARMPolls int
+	// ARMOperation, when set, emulates Azure's timing instead: every write
+	// is a long-running operation that takes this long (on Clock), and a
+	// route table takes one write at a time: another write while one runs
+	// answers 409 AnotherOperationInProgress with Retry-After.
+	ARMOperation time.Duration
 }
 
 // RouteChange is one route as it is after a successful change.
@@ -64,9 +69,10 @@ type Fault func(op string) (status int, code string)
 
 // Counts are the requests a server has answered.
 type Counts struct {
-	Total     int            // every request, throttled ones included
-	Throttled int            // answered RequestLimitExceeded / 429
-	ByOp      map[string]int // by EC2 action or ARM operation, throttled ones excluded
+	Total      int            // every request, throttled ones included
+	Throttled  int            // answered RequestLimitExceeded / 429
+	Operations int            // ARM long-running operations started (writes accepted)
+	ByOp       map[string]int // by EC2 action or ARM operation, throttled ones excluded
 }
 
 // Server is the emulated control plane. Create it with New.

@@ -25,6 +25,7 @@ type RouteTablesAPI interface {
 	NewListPager(resourceGroupName string, options *armnetwork.RouteTablesClientListOptions) *runtime.Pager[armnetwork.RouteTablesClientListResponse]
 	NewListAllPager(options *armnetwork.RouteTablesClientListAllOptions) *runtime.Pager[armnetwork.RouteTablesClientListAllResponse]
 	UpdateTags(ctx context.Context, resourceGroupName string, routeTableName string, parameters armnetwork.TagsObject, options *armnetwork.RouteTablesClientUpdateTagsOptions) (armnetwork.RouteTablesClientUpdateTagsResponse, error)
+	BeginCreateOrUpdate(ctx context.Context, resourceGroupName string, routeTableName string, parameters armnetwork.RouteTable, options *armnetwork.RouteTablesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.RouteTablesClientCreateOrUpdateResponse], error)
 }
 
 // RoutesAPI is the part of *armnetwork.RoutesClient baton uses.
@@ -37,6 +38,7 @@ type RoutesAPI interface {
 type InterfacesAPI interface {
 	Get(ctx context.Context, resourceGroupName string, networkInterfaceName string, options *armnetwork.InterfacesClientGetOptions) (armnetwork.InterfacesClientGetResponse, error)
 	BeginCreateOrUpdate(ctx context.Context, resourceGroupName string, networkInterfaceName string, parameters armnetwork.Interface, options *armnetwork.InterfacesClientBeginCreateOrUpdateOptions) (*runtime.Poller[armnetwork.InterfacesClientCreateOrUpdateResponse], error)
+	UpdateTags(ctx context.Context, resourceGroupName string, networkInterfaceName string, parameters armnetwork.TagsObject, options *armnetwork.InterfacesClientUpdateTagsOptions) (armnetwork.InterfacesClientUpdateTagsResponse, error)
 }
 
 // PublicIPAddressesAPI is the part of *armnetwork.PublicIPAddressesClient

@@ -41,6 +41,7 @@ type Peer struct {
 	Port        int        // remote TCP port, 0 = 179
 	Source      netip.Addr // optional local address to dial from
 	MultihopTTL int        // eBGP multihop TTL, 0 = directly connected
+	Password    string     // TCP-MD5 (RFC 2385) key, "" = none
 	// Timers, in whole seconds on the wire.
 	Hold, Keepalive, ConnectRetry, IdleHoldAfterReset time.Duration
 	BFD                                               *BFD // nil = off
@@ -162,6 +163,10 @@ func (s *Speaker) Start(ctx context.Context) error {
 		srv.Stop()
 		return fmt.Errorf("starting BGP (AS %d, router ID %v): %w", s.cfg.ASN, s.cfg.RouterID, err)
 	}
+	if err := rejectReceived(ctx, srv, s.cfg.Peers); err != nil {
+		srv.Stop()
+		return err
+	}
 	wctx, cancel := context.WithCancel(context.Background())
 	err = srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
 		OnPeerUpdate: func(ev *apiutil.WatchEventMessage_PeerEvent, at time.Time) {
@@ -193,6 +198,41 @@ func (s *Speaker) Start(ctx context.Context) error {
 			_ = s.Stop(ctx)
 			return fmt.Errorf("adding BGP peer %v (AS %d): %w", p.Address, p.ASN, err)
 		}
+	}
+	return nil
+}
+
+// rejectReceived sets the import policy: the speaker only announces, so
+// every route a peer sends is rejected, and a route server (or whoever
+// took its address) steers nothing on the appliance. GoBGP's global
+// import policy also filters the speaker's own paths, hence the
+// neighbor set rather than a default reject.
+func rejectReceived(ctx context.Context, srv *server.BgpServer, peers []Peer) error {
+	if len(peers) == 0 {
+		return nil
+	}
+	const set, policy = "baton-peers", "baton-reject-received"
+	var list []string
+	for _, p := range peers {
+		list = append(list, netip.PrefixFrom(p.Address, p.Address.BitLen()).String())
+	}
+	if err := srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
+		DefinedType: api.DefinedType_DEFINED_TYPE_NEIGHBOR, Name: set, List: list,
+	}}); err != nil {
+		return fmt.Errorf("defining the BGP peers' neighbor set: %w", err)
+	}
+	if err := srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{Name: policy, Statements: []*api.Statement{{
+		Name:       policy,
+		Conditions: &api.Conditions{NeighborSet: &api.MatchSet{Type: api.MatchSet_TYPE_ANY, Name: set}},
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT},
+	}}}}); err != nil {
+		return fmt.Errorf("adding the BGP import policy: %w", err)
+	}
+	if err := srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+		Policies: []*api.Policy{{Name: policy}}, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
+	}}); err != nil {
+		return fmt.Errorf("setting the BGP import policy to reject every received route: %w", err)
 	}
 	return nil
 }
@@ -288,7 +328,7 @@ func secs(d time.Duration) uint64 { return uint64((d + time.Second/2) / time.Sec
 
 func apiPeer(p Peer, bfd bool) *api.Peer {
 	ap := &api.Peer{
-		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN},
+		Conf: &api.PeerConf{NeighborAddress: p.Address.String(), PeerAsn: p.ASN, AuthPassword: p.Password},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime: secs(p.Hold), KeepaliveInterval: secs(p.Keepalive),
 			ConnectRetry: secs(p.ConnectRetry), IdleHoldTimeAfterReset: secs(p.IdleHoldAfterReset),

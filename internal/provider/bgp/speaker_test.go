@@ -235,3 +235,45 @@ func TestAPIPeer(t *testing.T) {
 		t.Errorf("stateName(42) = %q", got)
 	}
 }
+
+// TestRejectsEveryRouteReceived: the route server announces a prefix;
+// the speaker receives it and its table stays empty (import policy
+// reject; GoBGP's accepted count is taken before the global policy).
+func TestRejectsEveryRouteReceived(t *testing.T) {
+	rs := newRouteServer(t)
+	sp, err := New(Config{ASN: 65001, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []Peer{{
+		Address: netip.MustParseAddr("127.0.0.2"), ASN: 65515, Port: rs.port, Source: netip.MustParseAddr("127.0.0.1"),
+		Hold: 3 * time.Second, Keepalive: time.Second, ConnectRetry: time.Second, IdleHoldAfterReset: time.Second,
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sp.Stop(context.Background()) })
+	waitFor(t, "session established", func() bool { return sp.Peers(ctx)[0].Established })
+	path, err := sp.path(Route{Prefix: netip.MustParsePrefix("0.0.0.0/0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.srv.AddPath(apiutil.AddPathRequest{Paths: []*apiutil.Path{path}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the route server's default route received", func() bool { return sp.Peers(ctx)[0].Received == 1 })
+	n := 0
+	if err := sp.srv.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC},
+		func(bgp.NLRI, []*apiutil.Path) { n++ }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d received prefixes in the speaker's table", n)
+	}
+}
+
+func TestAPIPeerPassword(t *testing.T) {
+	if c := apiPeer(Peer{Address: netip.MustParseAddr("10.1.1.4"), ASN: 65515, Password: "s3cret"}, false).Conf; c.AuthPassword != "s3cret" {
+		t.Fatalf("TCP-MD5 password not set: %+v", c)
+	}
+}

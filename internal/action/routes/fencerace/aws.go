@@ -26,12 +26,15 @@ func AWS(api provider.EC2API, tables, dests []string, staleENI, newerENI, dir st
 		Reset: func(ctx context.Context, staleToken uint64) error {
 			for _, tb := range tables {
 				for _, d := range dests {
-					if _, err := api.ReplaceRoute(ctx, &ec2.ReplaceRouteInput{RouteTableId: awssdk.String(tb), DestinationCidrBlock: awssdk.String(d), NetworkInterfaceId: awssdk.String(staleENI)}); err != nil {
+					if err := again(func() error {
+						_, err := api.ReplaceRoute(ctx, &ec2.ReplaceRouteInput{RouteTableId: awssdk.String(tb), DestinationCidrBlock: awssdk.String(d), NetworkInterfaceId: awssdk.String(staleENI)})
+						return err
+					}); err != nil {
 						return fmt.Errorf("pointing %s in %s at the stale node: %w", d, tb, err)
 					}
 				}
 			}
-			return routes.AWSWriteTokens(ctx, api, tables, staleToken)
+			return again(func() error { return routes.AWSWriteTokens(ctx, api, tables, staleToken) })
 		},
 		Writer: func(node string, g *Gate) (action.Action, error) {
 			n++
@@ -51,8 +54,12 @@ func AWS(api provider.EC2API, tables, dests []string, staleENI, newerENI, dir st
 			return routes.NewAWS(cfg, &gatedEC2{EC2API: api, g: g}, routes.Options{Backoff: routes.Backoff{Base: -1}})
 		},
 		Check: func(ctx context.Context, newerToken uint64) error {
-			out, err := api.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: tables})
-			if err != nil {
+			var out *ec2.DescribeRouteTablesOutput
+			if err := again(func() error {
+				var err error
+				out, err = api.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{RouteTableIds: tables})
+				return err
+			}); err != nil {
 				return err
 			}
 			for _, rt := range out.RouteTables {
@@ -72,6 +79,18 @@ func AWS(api provider.EC2API, tables, dests []string, staleENI, newerENI, dir st
 			return nil
 		},
 	}
+}
+
+// again retries the setup's own calls: moto's server now and then drops a
+// kept-alive connection, which is no part of the race.
+func again(fn func() error) error {
+	var err error
+	for range 3 {
+		if err = fn(); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // gatedEC2 passes the gate before every call.

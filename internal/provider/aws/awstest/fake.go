@@ -351,6 +351,7 @@ func (f *Fake) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNe
 		}
 		c := *n
 		c.PrivateIpAddresses = slices.Clone(n.PrivateIpAddresses)
+		c.TagSet = slices.Clone(n.TagSet)
 		out.NetworkInterfaces = append(out.NetworkInterfaces, c)
 	}
 	return out, nil
@@ -442,27 +443,35 @@ func (f *Fake) AssociateAddress(ctx context.Context, in *ec2.AssociateAddressInp
 	return &ec2.AssociateAddressOutput{AssociationId: a.AssociationId}, nil
 }
 
-// CreateTags sets tags on route tables (the only resources baton tags).
+// CreateTags sets tags on route tables, network interfaces and Elastic
+// IPs (by allocation ID), the resources baton tags.
 func (f *Fake) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, _ ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
 	if err := f.begin("CreateTags", in); err != nil {
 		return nil, err
 	}
 	defer f.mu.Unlock()
 	for _, id := range in.Resources {
-		rt, ok := f.tables[id]
-		if !ok {
-			return nil, APIError("InvalidRouteTableID.NotFound", "The routeTable ID '"+id+"' does not exist")
+		var tags *[]types.Tag
+		switch {
+		case f.tables[id] != nil:
+			tags = &f.tables[id].Tags
+		case f.enis[id] != nil:
+			tags = &f.enis[id].TagSet
+		case f.addrs[id] != nil:
+			tags = &f.addrs[id].Tags
+		default:
+			return nil, APIError("InvalidID", "The ID '"+id+"' is not valid")
 		}
 		for _, t := range in.Tags {
 			replaced := false
-			for i := range rt.Tags {
-				if awssdk.ToString(rt.Tags[i].Key) == awssdk.ToString(t.Key) {
-					rt.Tags[i].Value = t.Value
+			for i := range *tags {
+				if awssdk.ToString((*tags)[i].Key) == awssdk.ToString(t.Key) {
+					(*tags)[i].Value = t.Value
 					replaced = true
 				}
 			}
 			if !replaced {
-				rt.Tags = append(rt.Tags, types.Tag{Key: t.Key, Value: t.Value})
+				*tags = append(*tags, types.Tag{Key: t.Key, Value: t.Value})
 			}
 		}
 	}

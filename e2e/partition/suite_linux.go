@@ -200,14 +200,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	for n, f := range sched {
 		// Converged (the prober saw one active for a while), then a pause.
-		active, err := waitConverged(ctx, c, prober, since, converge)
-		if err != nil {
+		if _, err := waitConverged(ctx, c, prober, since, converge); err != nil {
 			return finish(fmt.Errorf("before trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
 		if err := clock.Sleep(ctx, clock.Real{}, f.Settle); err != nil {
 			return finish(err)
 		}
-		if active, err = waitConverged(ctx, c, prober, since, converge); err != nil {
+		active, err := waitConverged(ctx, c, prober, since, converge)
+		if err != nil {
 			return finish(fmt.Errorf("before trial %d (%s), seed %d: %w", n, f, o.Seed, err))
 		}
 		tr := Trial{N: n, Fault: f, Node: active}

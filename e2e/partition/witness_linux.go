@@ -117,14 +117,14 @@ func (c *Cluster) startWitness(ctx context.Context) (string, error) {
 		}
 		cred, err := container.NewSharedKeyCredential(azuriteAccount, azuriteKey)
 		if err != nil {
-			return "", fmt.Errorf("Azurite credential: %w", err)
+			return "", fmt.Errorf("azurite credential: %w", err)
 		}
 		opts := &container.ClientOptions{}
 		opts.InsecureAllowCredentialWithHTTP = true
 		opts.Transport = &http.Client{Transport: &http.Transport{DialContext: c.clientDial}}
 		cc, err := container.NewClientWithSharedKeyCredential(account+"/"+witnessName, cred, opts)
 		if err != nil {
-			return "", fmt.Errorf("Azurite container client: %w", err)
+			return "", fmt.Errorf("azurite container client: %w", err)
 		}
 		if _, err := cc.Create(ctx, nil); err != nil {
 			return "", fmt.Errorf("creating container %s in Azurite: %w", witnessName, err)

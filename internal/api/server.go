@@ -121,17 +121,14 @@ func (s *Server) TCPAddr() net.Addr {
 // Serve serves until ctx ends.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
-	n := 0
 	if s.unix != nil {
 		srv := httpserve.New(s.Handler(false))
 		s.srv = append(s.srv, srv)
-		n++
 		go func() { errc <- srv.Serve(s.unix) }()
 	}
 	if s.tcp != nil {
 		srv := httpserve.New(s.Handler(true))
 		s.srv = append(s.srv, srv)
-		n++
 		go func() { errc <- srv.Serve(s.tcp) }()
 	}
 	select {

@@ -90,10 +90,3 @@ func (es Errors) sort() {
 	})
 }
 
-// orNil returns es as an error, or a true nil when there are none.
-func (es Errors) orNil() error {
-	if len(es) == 0 {
-		return nil
-	}
-	return es
-}

@@ -111,8 +111,10 @@ func TestSyncOverPeerLink(t *testing.T) {
 	if !st.Connected || st.Sets[0].Pending != 0 || st.Sets[0].Files != 1 || st.Sets[0].LastSync.IsZero() {
 		t.Fatalf("status %+v", st)
 	}
+	// nva-b's edit counts once or twice: os.WriteFile truncates, then
+	// writes, and a scan may fall between the two.
 	fl := st.Sets[0].FileList[0]
-	if fl.Peer == nil || fl.Peer.VV.Compare(fl.Local.VV) != Equal || fl.Local.VV["nva-a"] == 0 || fl.Local.VV["nva-b"] != 1 {
+	if fl.Peer == nil || fl.Peer.VV.Compare(fl.Local.VV) != Equal || fl.Local.VV["nva-a"] == 0 || fl.Local.VV["nva-b"] == 0 {
 		t.Fatalf("versions %+v", fl)
 	}
 	// In step: diff shows nothing.

@@ -33,7 +33,6 @@ type fakePeer struct {
 
 	mu    sync.Mutex
 	local heartbeat.Local
-	alive bool
 }
 
 func (f *fakePeer) Run(ctx context.Context) error  { <-ctx.Done(); return nil }

@@ -102,12 +102,6 @@ func (q *eventQueue) pop() (Event, bool) {
 	return e, true
 }
 
-func (q *eventQueue) len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.items)
-}
-
 func (q *eventQueue) dropped() uint64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -30,8 +30,6 @@ type azHub struct {
 	settle   int
 	failures []int // HTTP codes for the next writes
 	writes   []string
-	inFlight int // concurrent writes seen at once (must stay <= 1)
-	maxSeen  int
 }
 
 func newAzHub() *azHub {

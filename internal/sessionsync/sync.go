@@ -83,7 +83,6 @@ type Syncer struct {
 	notify    chan struct{}
 	ackCh     chan struct{}
 	inflight  []inflight
-	sending   bool
 	connected bool
 
 	// Receiver side. The stream goroutine takes batches into held (and,
@@ -128,10 +127,10 @@ type heldEntry struct {
 
 type stats struct {
 	mu                       sync.Mutex
-	localEvents, sent, recv  uint64
+	sent, recv               uint64
 	sentResyncs, recvResyncs uint64
 	overruns, decodeErrs     uint64
-	applyFailed, filtered    uint64
+	applyFailed              uint64
 	// The peer's records dropped on receipt: outside this node's filter,
 	// or over max_entries.
 	recvFiltered, recvFull   uint64

@@ -81,7 +81,7 @@ func (m *awsMover) describeEIP(ctx context.Context, e ElasticIP) (types.Address,
 			return awsErr(err, "ec2:DescribeAddresses", "Elastic IP "+name)
 		}
 		if len(out.Addresses) != 1 {
-			return fmt.Errorf("Elastic IP %s: found %d addresses", name, len(out.Addresses))
+			return fmt.Errorf("looking up Elastic IP %s: found %d addresses", name, len(out.Addresses))
 		}
 		addr = out.Addresses[0]
 		return nil

@@ -189,7 +189,7 @@ func decodeEC2(form url.Values) (ec2Request, error) {
 		}
 		req.Input = in
 	case "":
-		return bad(errors.New("Action is missing"))
+		return bad(errors.New("missing Action parameter"))
 	default:
 		return req, fmt.Errorf("action %q is not emulated", req.Action)
 	}

@@ -90,11 +90,6 @@ func (h *Host) link(name string) (netlink.Link, error) {
 	return l, nil
 }
 
-func ipNet(p netip.Prefix) *net.IPNet {
-	p = p.Masked()
-	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
-}
-
 func hostIPNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }

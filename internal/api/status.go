@@ -130,14 +130,18 @@ type Action struct {
 
 // Transition is one role change with the time each action took.
 type Transition struct {
-	At      time.Time `json:"at"`
-	From    string    `json:"from"`
-	To      string    `json:"to"`
-	Reason  string    `json:"reason"`
-	Detail  string    `json:"detail,omitempty"`
-	Term    uint64    `json:"term"`
-	Steps   []Step    `json:"steps,omitempty"`
-	TotalMs float64   `json:"total_ms,omitempty"`
+	At     time.Time `json:"at"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Reason string    `json:"reason"`
+	Detail string    `json:"detail,omitempty"`
+	Term   uint64    `json:"term"`
+	// DetectedMs is the time from the detection to this decision: from
+	// the last heartbeat heard (peer_lost) or the channel's close
+	// (peer_gone).
+	DetectedMs float64 `json:"detected_ms,omitempty"`
+	Steps      []Step  `json:"steps,omitempty"`
+	TotalMs    float64 `json:"total_ms,omitempty"`
 }
 
 // Step is one action of a takeover, timed from the decision.

@@ -467,6 +467,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 		}
 		for _, t := range trs {
 			fmt.Fprintf(w, "  %s  %-11s -> %-11s term %-4d %s", t.At.Local().Format("15:04:05.000"), t.From, t.To, t.Term, t.Reason)
+			if t.DetectedMs > 0 {
+				fmt.Fprintf(w, "  detected %.1fms before", t.DetectedMs)
+			}
 			if len(t.Steps) > 0 {
 				parts := []string{}
 				for _, s := range t.Steps {

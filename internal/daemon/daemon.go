@@ -100,6 +100,10 @@ type Daemon struct {
 	byPeerUntil atomic.Int64
 	byPeerFor   time.Duration // how long after the newest echo the hold lasts
 	advert      role.PeerInfo // what the heartbeats advertise (owned by the loop)
+	// peerLostAt is when the peer was lost: the last heartbeat heard from
+	// it (when the silence began) or its channel's close; zero while it is
+	// alive (owned by the loop).
+	peerLostAt time.Time
 
 	// Owned by the loop: the checks' verdict and the actions that refused
 	// the active role; the machine sees their combination.

@@ -31,17 +31,22 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 type fakePeer struct {
 	events chan heartbeat.Event // unbuffered: a send returns once the loop took it
 
-	mu    sync.Mutex
-	local heartbeat.Local
+	mu        sync.Mutex
+	local     heartbeat.Local
+	lastHeard time.Time // the last message, as Status reports it
 }
 
 func (f *fakePeer) Run(ctx context.Context) error  { <-ctx.Done(); return nil }
 func (f *fakePeer) Events() <-chan heartbeat.Event { return f.events }
 func (f *fakePeer) SendNow()                       {}
-func (f *fakePeer) Status() heartbeat.Status       { return heartbeat.Status{} }
-func (f *fakePeer) Acked() time.Time               { return time.Time{} }
-func (f *fakePeer) SetLocal(l heartbeat.Local)     { f.mu.Lock(); f.local = l; f.mu.Unlock() }
-func (f *fakePeer) advertised() heartbeat.Local    { f.mu.Lock(); defer f.mu.Unlock(); return f.local }
+func (f *fakePeer) Status() heartbeat.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return heartbeat.Status{LastHeard: f.lastHeard}
+}
+func (f *fakePeer) Acked() time.Time            { return time.Time{} }
+func (f *fakePeer) SetLocal(l heartbeat.Local)  { f.mu.Lock(); f.local = l; f.mu.Unlock() }
+func (f *fakePeer) advertised() heartbeat.Local { f.mu.Lock(); defer f.mu.Unlock(); return f.local }
 
 // harness runs one daemon node "a" against a fake peer "b", a fake
 // interface source and one fake action, on a fake clock, and writes a
@@ -314,6 +319,35 @@ func TestPartitionHealThisNodeLoses(t *testing.T) {
 	// heal this node hears it and steps down.
 	h.alive(peerInfo(role.Active, 2))
 	golden(t, "heal_loser", out.String())
+}
+
+// The takeover's detection time is measured from when the peer fell
+// silent (its last heartbeat), or from its channel's close when it is
+// gone, and kept with the transition.
+func TestTakeoverRecordsTheTimeFromDetection(t *testing.T) {
+	h, _ := fresh(t, false)
+	h.alive(peerInfo(role.Active, 4))
+	h.peer.mu.Lock()
+	h.peer.lastHeard = h.clk.Now()
+	h.peer.mu.Unlock()
+	h.advance(300 * time.Millisecond)
+	h.dead(false)
+	trs := h.d.Status().Transitions
+	last := trs[len(trs)-1]
+	if last.To != "ACTIVE" || last.Reason != string(role.ReasonPeerLost) || last.DetectedMs != 300 {
+		t.Fatalf("takeover after a silence: %+v", last)
+	}
+	h.alive(peerInfo(role.Active, 6))
+	h.peer.mu.Lock()
+	h.peer.lastHeard = h.clk.Now()
+	h.peer.mu.Unlock()
+	h.advance(200 * time.Millisecond)
+	h.dead(true) // the channel closed now: detected now
+	trs = h.d.Status().Transitions
+	last = trs[len(trs)-1]
+	if last.To != "ACTIVE" || last.Reason != string(role.ReasonPeerGone) || last.DetectedMs != 0 {
+		t.Fatalf("takeover after the peer's channel closed: %+v", last)
+	}
 }
 
 func TestPartitionHealThisNodeWins(t *testing.T) {

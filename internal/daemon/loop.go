@@ -226,12 +226,17 @@ func (d *Daemon) onHeartbeat(ev heartbeat.Event) []role.Transition {
 		return d.machine.PeerMessage(now, ev.Info)
 	case heartbeat.EventPeerAlive:
 		d.log.Info("peer alive", "peer", d.cfg.Peer.Name, "path", ev.Path)
+		d.peerLostAt = time.Time{}
 		if ev.Info.Name != "" {
 			return d.machine.PeerMessage(now, ev.Info)
 		}
 		return d.machine.PeerAliveNoState(now)
 	case heartbeat.EventPeerDead:
 		d.log.Warn("peer dead", "peer", d.cfg.Peer.Name, "gone", ev.Gone, "leaving", ev.Leaving)
+		d.peerLostAt = ev.At
+		if last := d.hb.Status().LastHeard; !ev.Gone && !ev.Leaving && !last.IsZero() && last.Before(ev.At) {
+			d.peerLostAt = last // silence: detected from the last heartbeat heard
+		}
 		return d.machine.PeerDead(now, ev.Gone || ev.Leaving)
 	case heartbeat.EventPathUp:
 		d.log.Info("path up", "peer", d.cfg.Peer.Name, "path", ev.Path)
@@ -289,6 +294,9 @@ func (d *Daemon) apply(trs []role.Transition) {
 	recs := make([]api.Transition, len(trs))
 	for i, tr := range trs {
 		recs[i] = api.Transition{At: tr.At, From: tr.From.String(), To: tr.To.String(), Reason: string(tr.Reason), Detail: tr.Detail, Term: tr.Term}
+		if lost := d.peerLostAt; (tr.Reason == role.ReasonPeerLost || tr.Reason == role.ReasonPeerGone) && !lost.IsZero() && !tr.At.Before(lost) {
+			recs[i].DetectedMs = ms(tr.At.Sub(lost))
+		}
 	}
 	d.publishTransitions(recs)
 }

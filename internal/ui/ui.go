@@ -117,7 +117,10 @@ type entry struct {
 	api.Transition
 	Takeover bool
 	Failed   bool
-	Bars     []bar
+	// DetectWidth is the detection's bar: from the detection to the
+	// decision, in percent of the run.
+	DetectWidth float64
+	Bars        []bar
 }
 
 // bar is one step of a waterfall, placed in percent of the run.
@@ -141,17 +144,23 @@ func (p *Page) view(st api.Status) view {
 	return v
 }
 
+// waterfall places the steps of tr on one axis running from the
+// detection (DetectedMs before the decision) to the run's end.
 func waterfall(tr api.Transition) entry {
-	e := entry{Transition: tr, Takeover: tr.To == "ACTIVE"}
+	e := entry{Transition: tr, Takeover: tr.To == "ACTIVE", DetectWidth: 0.8}
 	total := tr.TotalMs
 	for _, s := range tr.Steps {
 		total = max(total, s.DoneAtMs)
 	}
+	span := tr.DetectedMs + total
+	if span > 0 {
+		e.DetectWidth = math.Max(0.8, tr.DetectedMs/span*100)
+	}
 	for _, s := range tr.Steps {
 		b := bar{Step: s, Retried: s.Attempts > 1, Width: 100}
-		if total > 0 {
-			b.Left = math.Max(0, (s.DoneAtMs-s.Ms)/total*100)
-			b.Width = math.Max(0.8, s.Ms/total*100)
+		if span > 0 {
+			b.Left = math.Max(0, (tr.DetectedMs+s.DoneAtMs-s.Ms)/span*100)
+			b.Width = math.Max(0.8, s.Ms/span*100)
 			b.Left = math.Min(b.Left, 100-b.Width)
 		}
 		if !s.OK {

@@ -99,6 +99,27 @@ func TestReadOnlyPageHasNoCommands(t *testing.T) {
 	}
 }
 
+func TestWaterfallStartsAtTheDetection(t *testing.T) {
+	tr := testStatus(time.Now()).Transitions[1]
+	tr.DetectedMs = 58 // 58 ms of silence, then the 42 ms run: 100 ms
+	e := waterfall(tr)
+	if e.DetectWidth < 57.9 || e.DetectWidth > 58.1 {
+		t.Fatalf("detection bar %v%%, want 58%%", e.DetectWidth)
+	}
+	r := e.Bars[1] // 30 ms ending at 32 ms after the decision
+	if r.Left < 59.9 || r.Left > 60.1 || r.Width < 29.9 || r.Width > 30.1 {
+		t.Fatalf("routes bar %+v", r)
+	}
+	ts := serve(t, Options{Status: func() api.Status {
+		st := testStatus(time.Now())
+		st.Transitions[1].DetectedMs = 58
+		return st
+	}})
+	if page := get(t, ts.URL+"/ui/"); !strings.Contains(page, "58.0 ms <span class=\"muted\">before the decision") {
+		t.Fatal("the page does not show the detection time")
+	}
+}
+
 func TestWaterfallPlacesStepsInTheRun(t *testing.T) {
 	e := waterfall(testStatus(time.Now()).Transitions[1])
 	if !e.Takeover || !e.Failed || len(e.Bars) != 3 {

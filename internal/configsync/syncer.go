@@ -500,6 +500,9 @@ func (s *Syncer) handle(ctx context.Context, st *peerlink.Stream) {
 	}
 	for {
 		typ, p, err := st.Recv()
+		if errors.Is(err, peerlink.ErrFrameTooLarge) {
+			s.eng.RefuseStream(err)
+		}
 		if err != nil {
 			return
 		}

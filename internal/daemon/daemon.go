@@ -396,6 +396,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.countListenerDrops(apiSrv, metricsLn)
 
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())

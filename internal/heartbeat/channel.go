@@ -183,11 +183,15 @@ func (m *Monitor) acceptLoop(ctx context.Context, ln net.Listener) {
 				if !ic.authenticated {
 					delete(m.inbound, ic)
 					_ = ic.c.Close()
+					m.dropLocked(DropChannelFull, errors.New("peer channel full: an unauthenticated connection evicted"))
 					break
 				}
 			}
 		}
 		if !m.running || len(m.inbound) >= maxInbound {
+			if m.running {
+				m.dropLocked(DropChannelFull, errors.New("peer channel full: connection closed"))
+			}
 			m.mu.Unlock()
 			_ = c.Close()
 			continue

@@ -25,7 +25,8 @@ import (
 // Checker is the exported form of validatable, for section types that
 // live in the package of the subsystem they configure. Check reports every
 // problem with a key relative to the value ("addresses[0].interface") and
-// a message; the loader adds the full key path and the YAML line.
+// a message, best through config/rule so that the same problem reads the
+// same everywhere; the loader adds the full key path and the YAML line.
 type Checker interface {
 	Check(report func(key, msg string))
 }

@@ -233,3 +233,13 @@ func InterfaceName(s string) error {
 	}
 	return nil
 }
+
+// Errors runs check and returns each problem it reports as an error
+// naming the key inside section ("vip.addresses[0].interface: required").
+func Errors(section string, check func(report func(key, msg string))) []error {
+	var errs []error
+	check(func(key, msg string) {
+		errs = append(errs, fmt.Errorf("%s: %s", join(section, key), msg))
+	})
+	return errs
+}

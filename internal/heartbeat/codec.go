@@ -36,6 +36,7 @@ const (
 	DropUnknownPath   = "unknown_path"
 	DropStaleEpoch    = "stale_epoch"
 	DropDeadEpoch     = "dead_epoch"
+	DropUnechoed      = "unechoed"
 )
 
 // Errors returned by Decode; test with errors.Is.

@@ -32,6 +32,13 @@ func TestOutgoingReadsOnlySetFiles(t *testing.T) {
 			t.Errorf("%q is now tracked", rel)
 		}
 	}
+	// Each refused read is counted: a peer probing for secrets shows.
+	if got := n[1].e.counts["conf"].Failures; got != 5 {
+		t.Errorf("refused reads counted %d times, want 5", got)
+	}
+	if _, _, _, err := n[1].e.Outgoing(Key{"no-such-set", "a.conf"}); !errors.Is(err, ErrRefused) {
+		t.Errorf("a key of an unknown set: %v", err)
+	}
 	if _, content, ok, err := n[1].e.Outgoing(Key{"conf", "a.conf"}); !ok || err != nil || string(content) != "synced\n" {
 		t.Fatalf("a set file is not sent: %q %v %v", content, ok, err)
 	}

@@ -507,6 +507,10 @@ func TestStrangersCannotLockOutThePeer(t *testing.T) {
 	m.Path = ChannelPath
 	frame(t, c, m)
 	eventually(t, "peer heard over the channel", func() bool { return status(b, ChannelPath).Up })
+	// Every stranger past the cap was closed and counted.
+	if n := b.Status().Drops[DropChannelFull]; n < 3 {
+		t.Fatalf("%s drops = %d, want the 3 connections past %d counted", DropChannelFull, n, maxInbound)
+	}
 }
 
 // A message that arrives after a newer one (a TCP backlog after a heal, a

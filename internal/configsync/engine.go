@@ -531,6 +531,11 @@ func (e *Engine) Outgoing(k Key) (h fileHeader, content []byte, ok bool, err err
 	}
 	content, _, err = e.scanKeyLocked(k, true)
 	if err != nil {
+		if errors.Is(err, ErrRefused) {
+			// A symlink leading out, a file over the size limit: each
+			// request for it is counted, not only the scan that met it.
+			e.event(Event{Kind: "refused", Set: k.Set, Path: truncate(k.Path, 256), Detail: "the peer asked for it: " + err.Error()})
+		}
 		return h, nil, false, err
 	}
 	en := e.entries[k]

@@ -33,6 +33,7 @@ type pkg struct {
 	Doc         string
 	GoFiles     []string
 	Imports     []string
+	Deps        []string
 	TestImports []string
 }
 
@@ -150,6 +151,37 @@ var sdkDebt = []string{
 	"internal/action/routes/fencerace", // drives both clouds' SDK fakes
 	"internal/peerings",                // its own EC2 and ARM interfaces
 	"internal/witness",                 // etcd, blob and DynamoDB clients
+}
+
+// localParts run on the appliance alone: they must build without any
+// cloud SDK, also through the configuration types they take.
+var localParts = []string{
+	"internal/check",
+	"internal/action/hooks",
+	"internal/action/probe",
+	"internal/config/rule",
+	"internal/heartbeat",
+	"internal/role",
+}
+
+func TestLocalPartsNeedNoCloudSDK(t *testing.T) {
+	seen := 0
+	for _, p := range listPackages(t) {
+		if !slices.Contains(localParts, rel(p.ImportPath)) {
+			continue
+		}
+		seen++
+		for _, dep := range p.Deps {
+			for _, sdk := range cloudSDKs {
+				if dep == sdk || strings.HasPrefix(dep, sdk+"/") {
+					t.Errorf("%s depends on %s: a local part must not pull in a cloud SDK", rel(p.ImportPath), dep)
+				}
+			}
+		}
+	}
+	if seen != len(localParts) {
+		t.Errorf("found %d of the %d local parts: update localParts", seen, len(localParts))
+	}
 }
 
 func TestCloudSDKsOnlyInProviders(t *testing.T) {

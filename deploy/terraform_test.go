@@ -246,17 +246,20 @@ var base64encode = function.New(&function.Spec{
 
 // knownAfterApply stands in for template arguments that come from
 // resources (IDs Terraform knows only after apply).
-var knownAfterApply = map[string]string{
-	"local_eni":     "eni-0a2a2a2a2a2a2a2a2",
-	"peer_eni":      "eni-0b2b2b2b2b2b2b2b2",
-	"witness_table": "nva-baton-witness",
+var knownAfterApply = map[string]cty.Value{
+	"local_eni":        cty.StringVal("eni-0a2a2a2a2a2a2a2a2"),
+	"peer_eni":         cty.StringVal("eni-0b2b2b2b2b2b2b2b2"),
+	"witness_table":    cty.StringVal("nva-baton-witness"),
+	"route_server_ips": cty.ListVal([]cty.Value{cty.StringVal("10.1.1.4"), cty.StringVal("10.1.1.5")}),
+	"subscription_id":  cty.StringVal("00000000-0000-0000-0000-000000000000"),
 }
 
 // render evaluates the module's baton configuration template for every
 // node in local.nodes with the example inputs (terraform.tfvars.example)
 // and checks it with baton's own validation; the user data template, if
-// any, goes through cloud-init's schema.
-func (m *module) render(t *testing.T) {
+// any, goes through cloud-init's schema. It returns the configurations by
+// local.nodes key.
+func (m *module) render(t *testing.T) map[string]*config.Config {
 	tpl := filepath.Join(m.dir, "baton.yaml.tftpl")
 	if _, err := os.Stat(tpl); err != nil {
 		t.Fatalf("%s: every module renders a baton configuration from baton.yaml.tftpl", m.dir)
@@ -292,7 +295,7 @@ func (m *module) render(t *testing.T) {
 	}
 	ctx := &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)},
-		Functions: map[string]function.Function{"base64encode": base64encode, "join": stdlib.JoinFunc},
+		Functions: map[string]function.Function{"base64encode": base64encode, "join": stdlib.JoinFunc, "jsonencode": stdlib.JSONEncodeFunc},
 	}
 	nodesExpr, ok := m.locals["nodes"]
 	if !ok {
@@ -319,18 +322,21 @@ func (m *module) render(t *testing.T) {
 		}
 		return v.AsString()
 	}
+	configs := map[string]*config.Config{}
 	for key, node := range nodes.AsValueMap() {
 		extra := map[string]cty.Value{"node": node}
 		for k, v := range knownAfterApply {
-			extra[k] = cty.StringVal(v)
+			extra[k] = v
 		}
 		for k, v := range vars {
 			extra[k] = v
 		}
 		yaml := render(tpl, extra)
-		if _, err := config.Parse([]byte(yaml), m.dir+"/baton.yaml.tftpl["+key+"]", nil); err != nil {
+		cfg, err := config.Parse([]byte(yaml), m.dir+"/baton.yaml.tftpl["+key+"]", nil)
+		if err != nil {
 			t.Errorf("node %s: the rendered baton configuration does not validate: %v\n%s", key, err, yaml)
 		}
+		configs[key] = cfg
 		ud := filepath.Join(m.dir, "user-data.tftpl")
 		if _, err := os.Stat(ud); err != nil {
 			continue
@@ -349,4 +355,5 @@ func (m *module) render(t *testing.T) {
 			t.Fatal("cloud-init is missing and CI=true")
 		}
 	}
+	return configs
 }

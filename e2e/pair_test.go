@@ -408,6 +408,12 @@ func TestBadPacketsIgnoredAndCounted(t *testing.T) {
 	e.start(0)
 	e.start(1)
 	e.roles("ACTIVE", "STANDBY", 10*time.Second)
+	// The standby adopts the active's term from its next heartbeat.
+	e.eventually("standby holds the active's term", 5*time.Second, func() bool {
+		a, errA := e.status(0)
+		b, errB := e.status(1)
+		return errA == nil && errB == nil && a.Term == b.Term
+	})
 	before, _ := e.status(1)
 
 	key, err := heartbeat.LoadKeys(filepath.Join(filepath.Dir(e.nodes[0].Dir), "heartbeat.key"))

@@ -23,6 +23,7 @@ import (
 
 	"github.com/batonha/baton/internal/lab"
 	"github.com/batonha/baton/internal/lab/rslab"
+	"github.com/batonha/baton/internal/lab/stats"
 )
 
 // Targets from the issue.
@@ -181,16 +182,16 @@ func bench(kind rslab.Kind, bin string, n int, keep bool) (bool, error) {
 	}
 	ok := true
 	for _, res := range results {
-		p50 := percentile(res.ds, 50)
+		p50 := stats.Duration(res.ds, 50)
 		fmt.Printf("bgp %s rs=%s p50_ms=%.1f\n", res.label, kind, ms(p50))
-		fmt.Fprintf(os.Stderr, "  n=%d p90_ms=%.1f max_ms=%.1f target_ms=%.0f\n", len(res.ds), ms(percentile(res.ds, 90)),
-			ms(percentile(res.ds, 100)), ms(res.target))
+		fmt.Fprintf(os.Stderr, "  n=%d p90_ms=%.1f max_ms=%.1f target_ms=%.0f\n", len(res.ds), ms(stats.Duration(res.ds, 90)),
+			ms(stats.Duration(res.ds, 100)), ms(res.target))
 		ok = ok && p50 <= res.target
 	}
-	p50 := percentile(recovery, 50)
+	p50 := stats.Duration(recovery, 50)
 	fmt.Printf("bgp recovery rs=%s p50_ms=%.1f\n", kind, ms(p50))
-	fmt.Fprintf(os.Stderr, "  n=%d p90_ms=%.1f max_ms=%.1f target_ms=%.0f\n", len(recovery), ms(percentile(recovery, 90)),
-		ms(percentile(recovery, 100)), ms(targetRecover))
+	fmt.Fprintf(os.Stderr, "  n=%d p90_ms=%.1f max_ms=%.1f target_ms=%.0f\n", len(recovery), ms(stats.Duration(recovery, 90)),
+		ms(stats.Duration(recovery, 100)), ms(targetRecover))
 	return ok && p50 <= targetRecover, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/lab/cloud"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/retry"
 )
 
 const (
@@ -97,7 +98,7 @@ func azureOnce(n, tables int, latency, lro time.Duration, perRoute, verbose bool
 	if verbose {
 		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	a, err := routes.NewAzure(cfg, cl, routes.Options{Logger: slog.New(h), PerRoute: perRoute, Backoff: routes.Backoff{Max: 2 * time.Second}})
+	a, err := routes.NewAzure(cfg, cl, routes.Options{Logger: slog.New(h), PerRoute: perRoute, Backoff: retry.Backoff{Max: 2 * time.Second}})
 	if err != nil {
 		return 0, 0, err
 	}

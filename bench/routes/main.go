@@ -37,6 +37,7 @@ import (
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/lab/cloud"
+	"github.com/batonha/baton/internal/retry"
 )
 
 const (
@@ -182,7 +183,7 @@ func run(lb *peerLab, n, tables int, latency time.Duration, rate float64, burst 
 	if verbose {
 		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
 	}
-	a, err := routes.NewAWS(cfg, client, routes.Options{Logger: slog.New(h), Backoff: routes.Backoff{Max: 2 * time.Second}})
+	a, err := routes.NewAWS(cfg, client, routes.Options{Logger: slog.New(h), Backoff: retry.Backoff{Max: 2 * time.Second}})
 	if err != nil {
 		r.err = err
 		return r

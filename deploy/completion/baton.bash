@@ -3,14 +3,30 @@
 # checked against `baton help` by the package test.
 _baton() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-	local commands="run status switchover maintenance validate kvm sessions events sync peerings render policy keygen version help"
+	local commands="run status switchover maintenance validate kvm sessions events sync peerings render policy init keygen version help"
 	if [ "$COMP_CWORD" -eq 1 ]; then
 		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 		return
 	fi
 	case "$prev" in
-	--config | --out | --token-file | --socket)
+	--config | --out | --token-file | --socket | --dir)
 		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--etc)
+		COMPREPLY=($(compgen -d -- "$cur"))
+		return
+		;;
+	--cloud)
+		if [ "${COMP_WORDS[1]}" = init ]; then
+			COMPREPLY=($(compgen -W "azure aws kvm" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "azure aws" -- "$cur"))
+		fi
+		return
+		;;
+	--steer)
+		COMPREPLY=($(compgen -W "probe routes vip bgp" -- "$cur"))
 		return
 		;;
 	esac

@@ -2,11 +2,11 @@ package partition
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
 	"github.com/batonha/baton/internal/lab"
+	"github.com/batonha/baton/internal/lab/stats"
 )
 
 // Sample is one prober tick: the HTTP code each node's probe answered
@@ -107,17 +107,6 @@ func runs(samples []Sample, match func(Sample) bool) []window {
 		}
 	}
 	return out
-}
-
-// percentile returns the p-th percentile (nearest rank) of ds.
-func percentile(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := int(float64(len(s))*p/100+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
 }
 
 // trialAt returns the index of the trial running at t (the last one
@@ -229,7 +218,7 @@ func Check(samples []Sample, trials []Trial, logs [2][]lab.RoleChange, lim Limit
 		r.NoActive = append(r.NoActive, end.Sub(first))
 		r.NoActiveTrial = append(r.NoActiveTrial, i)
 	}
-	r.P50, r.P95 = percentile(r.NoActive, 50), percentile(r.NoActive, 95)
+	r.P50, r.P95 = stats.Duration(r.NoActive, 50), stats.Duration(r.NoActive, 95)
 	if lim.Witness && r.P95 > lim.NoActiveLimit() {
 		r.Violations = append(r.Violations, fmt.Sprintf("no-active p95 %v exceeds lease time + 3 intervals (%v)",
 			r.P95.Round(time.Millisecond), lim.NoActiveLimit()))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/lab"
+	"github.com/batonha/baton/internal/lab/stats"
 )
 
 // Options configure one run of the suite.
@@ -106,9 +107,9 @@ func (r Result) Details() string {
 		}
 	}
 	s := fmt.Sprintf("seed=%d no_active_windows=%d convergence_p50_ms=%d convergence_p95_ms=%d convergence_max_ms=%d",
-		r.Seed, len(r.NoActive), percentile(conv, 50).Milliseconds(), percentile(conv, 95).Milliseconds(), percentile(conv, 100).Milliseconds())
+		r.Seed, len(r.NoActive), stats.Duration(conv, 50).Milliseconds(), stats.Duration(conv, 95).Milliseconds(), stats.Duration(conv, 100).Milliseconds())
 	if r.Witness == WitnessNone {
-		s += fmt.Sprintf(" dual_after_heal_windows=%d dual_after_heal_max_ms=%d", len(r.DualAfterHeal), percentile(r.DualAfterHeal, 100).Milliseconds())
+		s += fmt.Sprintf(" dual_after_heal_windows=%d dual_after_heal_max_ms=%d", len(r.DualAfterHeal), stats.Duration(r.DualAfterHeal, 100).Milliseconds())
 	} else {
 		s += fmt.Sprintf(" no_active_limit_ms=%d log_overlaps=%d", r.Limits.NoActiveLimit().Milliseconds(), len(r.LogOverlaps))
 	}

@@ -43,6 +43,8 @@ type Server struct {
 	tcp     net.Listener
 	tcpAddr net.Addr
 	srv     []*http.Server
+
+	unixLim, tcpLim *httpserve.Limited
 }
 
 // Options configure the listeners.
@@ -87,7 +89,8 @@ func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
 			l.Close()
 			return nil, fmt.Errorf("setting mode of API socket %s: %w", opt.Socket, err)
 		}
-		s.unix = httpserve.Limit(l, opt.MaxConns)
+		s.unixLim = httpserve.Limit(l, opt.MaxConns)
+		s.unix = s.unixLim
 	}
 	if opt.Listen != "" {
 		if opt.Token == "" {
@@ -100,7 +103,8 @@ func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("binding API listener %s: %w", opt.Listen, err)
 		}
 		s.tcpAddr = l.Addr()
-		s.tcp = httpserve.Limit(l, opt.MaxConns)
+		s.tcpLim = httpserve.Limit(l, opt.MaxConns)
+		s.tcp = s.tcpLim
 		if opt.TLSCert != "" || opt.TLSKey != "" {
 			tl, err := httpserve.TLS(s.tcp, opt.TLSCert, opt.TLSKey)
 			if err != nil {
@@ -112,6 +116,10 @@ func Listen(b Backend, opt Options, log *slog.Logger) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Limits returns the capped listeners of the socket and of the TCP
+// listener (nil when not bound), whose Dropped counts what each closed.
+func (s *Server) Limits() (socket, tcp *httpserve.Limited) { return s.unixLim, s.tcpLim }
 
 // TCPAddr is the bound TCP address, if any.
 func (s *Server) TCPAddr() net.Addr {

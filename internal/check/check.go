@@ -23,10 +23,9 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
-// Defaults applied to zero fields of a config.Check.
+// Defaults applied to zero fields of a Config.
 const (
 	DefaultInterval = time.Second
 	DefaultTimeout  = time.Second
@@ -58,7 +57,7 @@ type Set struct {
 	clk      clock.Clock
 	log      *slog.Logger
 	onChange func(healthy bool, failing []string)
-	checks   []config.Check // defaults applied
+	checks   []Config // defaults applied
 	probers  []Prober
 
 	// notifyMu serialises recording a result and calling onChange, so
@@ -80,7 +79,7 @@ type Set struct {
 // names of the unhealthy checks in configuration order. It is called from
 // a check's goroutine and holds up that check while it runs, so it should
 // only hand the news on; it may call Healthy and Status.
-func NewSet(checks []config.Check, clk clock.Clock, log *slog.Logger, onChange func(healthy bool, failing []string)) (*Set, error) {
+func NewSet(checks []Config, clk clock.Clock, log *slog.Logger, onChange func(healthy bool, failing []string)) (*Set, error) {
 	probers := make([]Prober, len(checks))
 	for i, c := range checks {
 		p, err := NewProber(c)
@@ -95,7 +94,7 @@ func NewSet(checks []config.Check, clk clock.Clock, log *slog.Logger, onChange f
 // NewSetWithProbers is NewSet with the probers given, one per check in
 // the same order; tests use it to run fake probers. The Type, Command,
 // Interface and Target fields of checks are then only reported, not used.
-func NewSetWithProbers(checks []config.Check, probers []Prober, clk clock.Clock, log *slog.Logger, onChange func(healthy bool, failing []string)) (*Set, error) {
+func NewSetWithProbers(checks []Config, probers []Prober, clk clock.Clock, log *slog.Logger, onChange func(healthy bool, failing []string)) (*Set, error) {
 	if len(probers) != len(checks) {
 		return nil, fmt.Errorf("building check set: %d probers for %d checks", len(probers), len(checks))
 	}
@@ -106,7 +105,7 @@ func NewSetWithProbers(checks []config.Check, probers []Prober, clk clock.Clock,
 		clk:      clk,
 		log:      log.With("component", "check"),
 		onChange: onChange,
-		checks:   make([]config.Check, len(checks)),
+		checks:   make([]Config, len(checks)),
 		probers:  probers,
 		status:   make([]Status, len(checks)),
 		settled:  make(chan struct{}),
@@ -133,7 +132,7 @@ func NewSetWithProbers(checks []config.Check, probers []Prober, clk clock.Clock,
 	return s, nil
 }
 
-func withDefaults(c config.Check) config.Check {
+func withDefaults(c Config) Config {
 	if c.Interval <= 0 {
 		c.Interval = DefaultInterval
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
 type change struct {
@@ -77,7 +76,7 @@ func TestHysteresis(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := newRecorder()
 			clk := clock.NewFake(time.Unix(0, 0))
-			s, err := NewSetWithProbers([]config.Check{{Name: "c", Type: "exec", Rise: tc.rise, Fall: tc.fall}},
+			s, err := NewSetWithProbers([]Config{{Name: "c", Type: "exec", Rise: tc.rise, Fall: tc.fall}},
 				[]Prober{nopProber{}}, clk, nil, rec.onChange)
 			if err != nil {
 				t.Fatal(err)
@@ -118,7 +117,7 @@ func TestHysteresis(t *testing.T) {
 func TestSetSettlesWhenEveryCheckHasAResult(t *testing.T) {
 	rec := newRecorder()
 	clk := clock.NewFake(time.Unix(0, 0))
-	checks := []config.Check{{Name: "a"}, {Name: "b"}, {Name: "c", Rise: 1, Fall: 1}}
+	checks := []Config{{Name: "a"}, {Name: "b"}, {Name: "c", Rise: 1, Fall: 1}}
 	s, err := NewSetWithProbers(checks, []Prober{nopProber{}, nopProber{}, nopProber{}}, clk, nil, rec.onChange)
 	if err != nil {
 		t.Fatal(err)
@@ -179,16 +178,16 @@ func TestEmptySetIsSettledAndHealthy(t *testing.T) {
 
 func TestNewSetRejects(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
-	if _, err := NewSetWithProbers([]config.Check{{Name: "a"}, {Name: "a"}}, []Prober{nopProber{}, nopProber{}}, clk, nil, nil); err == nil {
+	if _, err := NewSetWithProbers([]Config{{Name: "a"}, {Name: "a"}}, []Prober{nopProber{}, nopProber{}}, clk, nil, nil); err == nil {
 		t.Error("duplicate names accepted")
 	}
-	if _, err := NewSetWithProbers([]config.Check{{Name: ""}}, []Prober{nopProber{}}, clk, nil, nil); err == nil {
+	if _, err := NewSetWithProbers([]Config{{Name: ""}}, []Prober{nopProber{}}, clk, nil, nil); err == nil {
 		t.Error("empty name accepted")
 	}
-	if _, err := NewSetWithProbers([]config.Check{{Name: "a"}}, nil, clk, nil, nil); err == nil {
+	if _, err := NewSetWithProbers([]Config{{Name: "a"}}, nil, clk, nil, nil); err == nil {
 		t.Error("missing prober accepted")
 	}
-	if _, err := NewSet([]config.Check{{Name: "a", Type: "bogus"}}, clk, nil, nil); err == nil {
+	if _, err := NewSet([]Config{{Name: "a", Type: "bogus"}}, clk, nil, nil); err == nil {
 		t.Error("unknown type accepted")
 	}
 }
@@ -244,7 +243,7 @@ func TestRunSchedulesAndTimesOut(t *testing.T) {
 	rec := newRecorder()
 	clk := clock.NewFake(time.Unix(100, 0))
 	a, b := newFakeProber(), newFakeProber()
-	checks := []config.Check{
+	checks := []Config{
 		{Name: "a", Type: "exec", Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1},
 		{Name: "b", Type: "tcp", Interval: 3 * time.Second, Timeout: time.Second, Rise: 1, Fall: 1},
 	}

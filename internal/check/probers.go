@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/procgroup"
 	"github.com/batonha/baton/internal/redact"
 )
@@ -28,7 +27,7 @@ const (
 
 // NewProber returns the real prober for c. Each prober also applies
 // c.Timeout (default DefaultTimeout) itself, so it is safe to use alone.
-func NewProber(c config.Check) (Prober, error) {
+func NewProber(c Config) (Prober, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

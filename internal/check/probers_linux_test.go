@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/batonha/baton/internal/config"
 )
 
 // waitGone polls until pid no longer runs (gone or a zombie).
@@ -35,10 +33,10 @@ func waitGone(t *testing.T, pid int) {
 }
 
 func TestIfaceProberLoopback(t *testing.T) {
-	if err := mustProber(t, config.Check{Type: "interface", Interface: "lo"}).Probe(context.Background()); err != nil {
+	if err := mustProber(t, Config{Type: "interface", Interface: "lo"}).Probe(context.Background()); err != nil {
 		t.Errorf("lo: %v", err)
 	}
-	err := mustProber(t, config.Check{Type: "interface", Interface: "baton-nx0"}).Probe(context.Background())
+	err := mustProber(t, Config{Type: "interface", Interface: "baton-nx0"}).Probe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "baton-nx0") {
 		t.Errorf("missing interface: %v", err)
 	}
@@ -85,7 +83,7 @@ func TestIfaceProberStates(t *testing.T) {
 func TestExecProberTimeoutKillsProcessGroup(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	// The shell starts a grandchild that would hold the output pipe open.
-	p := mustProber(t, config.Check{Type: "exec", Timeout: 2 * time.Second,
+	p := mustProber(t, Config{Type: "exec", Timeout: 2 * time.Second,
 		Command: []string{"sh", "-c", `sleep 30 & echo $! > "$0"; echo started; wait`, pidFile}})
 	err := p.Probe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "killed after timeout 2s: started") {

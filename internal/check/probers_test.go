@@ -8,11 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/batonha/baton/internal/config"
 )
 
-func mustProber(t *testing.T, c config.Check) Prober {
+func mustProber(t *testing.T, c Config) Prober {
 	t.Helper()
 	if c.Name == "" {
 		c.Name = "t"
@@ -26,18 +24,18 @@ func mustProber(t *testing.T, c config.Check) Prober {
 
 func TestExecProber(t *testing.T) {
 	ctx := context.Background()
-	if err := mustProber(t, config.Check{Type: "exec", Command: []string{"true"}}).Probe(ctx); err != nil {
+	if err := mustProber(t, Config{Type: "exec", Command: []string{"true"}}).Probe(ctx); err != nil {
 		t.Errorf("true: %v", err)
 	}
-	err := mustProber(t, config.Check{Type: "exec", Command: []string{"false"}}).Probe(ctx)
+	err := mustProber(t, Config{Type: "exec", Command: []string{"false"}}).Probe(ctx)
 	if err == nil || !strings.Contains(err.Error(), "exit status 1") {
 		t.Errorf("false: %v", err)
 	}
-	err = mustProber(t, config.Check{Type: "exec", Command: []string{"sh", "-c", `echo first; echo "  last words  " >&2; echo; exit 3`}}).Probe(ctx)
+	err = mustProber(t, Config{Type: "exec", Command: []string{"sh", "-c", `echo first; echo "  last words  " >&2; echo; exit 3`}}).Probe(ctx)
 	if err == nil || !strings.Contains(err.Error(), "exit status 3: last words") {
 		t.Errorf("exit 3: %v", err)
 	}
-	err = mustProber(t, config.Check{Type: "exec", Command: []string{"/nonexistent/baton-check"}}).Probe(ctx)
+	err = mustProber(t, Config{Type: "exec", Command: []string{"/nonexistent/baton-check"}}).Probe(ctx)
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/baton-check") {
 		t.Errorf("missing command: %v", err)
 	}
@@ -46,7 +44,7 @@ func TestExecProber(t *testing.T) {
 func TestExecProberParentCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := mustProber(t, config.Check{Type: "exec", Command: []string{"sleep", "30"}}).Probe(ctx)
+	err := mustProber(t, Config{Type: "exec", Command: []string{"sleep", "30"}}).Probe(ctx)
 	if err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Errorf("Probe with cancelled ctx = %v", err)
 	}
@@ -58,7 +56,7 @@ func TestTCPProber(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	p := mustProber(t, config.Check{Type: "tcp", Target: addr, Timeout: 2 * time.Second})
+	p := mustProber(t, Config{Type: "tcp", Target: addr, Timeout: 2 * time.Second})
 	if err := p.Probe(context.Background()); err != nil {
 		t.Errorf("open port: %v", err)
 	}
@@ -96,7 +94,7 @@ func TestHTTPProber(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 
 	probe := func(path string, timeout time.Duration) error {
-		return mustProber(t, config.Check{Type: "http", Target: srv.URL + path, Timeout: timeout}).Probe(context.Background())
+		return mustProber(t, Config{Type: "http", Target: srv.URL + path, Timeout: timeout}).Probe(context.Background())
 	}
 	if err := probe("/ok", 2*time.Second); err != nil {
 		t.Errorf("/ok: %v", err)
@@ -113,7 +111,7 @@ func TestHTTPProber(t *testing.T) {
 }
 
 func TestNewProberRejects(t *testing.T) {
-	for _, c := range []config.Check{
+	for _, c := range []Config{
 		{Type: "exec"},
 		{Type: "exec", Command: []string{""}},
 		{Type: "interface"},

@@ -60,7 +60,8 @@ func commands() []subcommand {
 		{"sync", "now|status|diff: configuration file sync", cmdSync},
 		{"peerings", "reconcile route-server BGP peerings with a scale set (--once, --dry-run)", cmdPeerings},
 		{"render", "bird: generate the BIRD configuration equivalent to the bgp section", cmdRender},
-		{"policy", "print the least-privilege IAM policy / Azure role for the routes and addresses sections", cmdPolicy},
+		{"policy", "print the least-privilege IAM policy / Azure role for the routes, addresses, dns, bgp.peerings and witness sections", cmdPolicy},
+		{"init", "write a pair's starting configuration: keys, both nodes' baton.yaml and the cloud policy", cmdInit},
 		{"keygen", "create the cluster CA, node certificates and heartbeat key", cmdKeygen},
 		{"version", "print the version", cmdVersion},
 	}

@@ -92,3 +92,51 @@ func TestPolicyRejectsBadInput(t *testing.T) {
 		t.Errorf("error does not name the fields: %s", stderr.String())
 	}
 }
+
+// baton policy covers bgp.peerings and the witness: the Azure role gets
+// the route server's actions, and what no role can say (an etcd
+// witness's own users) is printed as a note on stderr.
+func TestPolicyPeeringsAndWitness(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "baton.yaml")
+	doc := `node: {name: nva-a}
+heartbeat: {key_file: /etc/baton/heartbeat.key}
+peer: {name: nva-b, paths: [{name: a, address: "10.0.0.5:5405"}]}
+bgp:
+  mode: active-standby
+  asn: 65001
+  prefixes: [0.0.0.0/0]
+  peers: [{address: 10.1.1.4, asn: 65515}]
+  peerings:
+    provider: azure
+    azure: {subscription_id: 11111111-2222-4333-8444-555555555555, resource_group: hub, route_server: rs, scale_set: nva}
+witness:
+  type: etcd
+  etcd: {endpoints: ["https://10.0.9.1:2379"]}
+`
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Run([]string{"policy", "--cloud", "azure", "--config", cfg}, &stdout, &stderr, nil); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"Microsoft.Network/virtualHubs/bgpConnections/write", "Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read", "/resourceGroups/hub"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("role lacks %s:\n%s", want, stdout.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "note: witness etcd") || !strings.Contains(stderr.String(), "/baton/witness-peerings") {
+		t.Errorf("stderr %q: want the etcd note naming both keys", stderr.String())
+	}
+	// Nothing AWS in it: --cloud aws is refused with the reason.
+	stdout.Reset()
+	stderr.Reset()
+	if code := Run([]string{"policy", "--cloud", "aws", "--config", cfg}, &stdout, &stderr, nil); code != exitUsage || !strings.Contains(stderr.String(), "bgp.peerings (provider aws)") {
+		t.Errorf("--cloud aws: exit %d, stderr %q", code, stderr.String())
+	}
+	// --scope is Azure's only.
+	if code := Run([]string{"policy", "--cloud", "aws", "--scope", "/subscriptions/x", "--config", cfg}, &stdout, &stderr, nil); code != exitUsage {
+		t.Errorf("--scope with --cloud aws: exit %d", code)
+	}
+}

@@ -17,15 +17,8 @@ const (
 	defaultHeartbeatListen   = ":5405"
 	defaultReplayWindow      = 1024
 	defaultChannelListen     = ":5406"
-	defaultCheckInterval     = time.Second
-	defaultCheckTimeout      = time.Second
-	defaultCheckRise         = 2
-	defaultCheckFall         = 3
 	defaultPeerCheckInterval = time.Second
 	defaultPeerCheckTimeout  = 500 * time.Millisecond
-	defaultProbeListen       = ":8444"
-	defaultUnconnectedAfter  = 30 * time.Second
-	defaultHookTimeout       = 30 * time.Second
 	defaultAPISocket         = "/run/baton/baton.sock"
 	defaultMetricsListen     = "127.0.0.1:9108"
 	// MetricsOff as metrics.listen disables the metrics endpoint.
@@ -176,23 +169,6 @@ func (p *PeerCheck) deriveDefaults(d *deriver) {
 		// An invalid heartbeat.misses is reported there; do not repeat it.
 		p.Misses = max(1, d.root.Heartbeat.Misses)
 	}
-}
-
-func (c *Check) applyDefaults() {
-	c.Interval = defaultCheckInterval
-	c.Timeout = defaultCheckTimeout
-	c.Rise = defaultCheckRise
-	c.Fall = defaultCheckFall
-}
-
-func (p *Probe) applyDefaults() {
-	p.Mode = "http"
-	p.Listen = defaultProbeListen
-	p.UnconnectedAfter = defaultUnconnectedAfter
-}
-
-func (h *Hooks) applyDefaults() {
-	h.Timeout = defaultHookTimeout
 }
 
 func (a *API) applyDefaults() {

@@ -89,4 +89,3 @@ func (es Errors) sort() {
 		)
 	})
 }
-

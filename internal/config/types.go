@@ -8,10 +8,13 @@ import (
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/bgp"
 	"github.com/batonha/baton/internal/action/dns"
+	"github.com/batonha/baton/internal/action/hooks"
 	"github.com/batonha/baton/internal/action/localroutes"
+	"github.com/batonha/baton/internal/action/probe"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/action/vip"
 	"github.com/batonha/baton/internal/alerts"
+	"github.com/batonha/baton/internal/check"
 	"github.com/batonha/baton/internal/configsync"
 	"github.com/batonha/baton/internal/hostevents"
 	"github.com/batonha/baton/internal/sessionsync"
@@ -20,17 +23,17 @@ import (
 
 // Config is the whole of /etc/baton/baton.yaml.
 type Config struct {
-	Node      Node      `yaml:"node"`
-	Log       Log       `yaml:"log"`
-	Heartbeat Heartbeat `yaml:"heartbeat"`
-	Peer      Peer      `yaml:"peer"`
-	Checks    []Check   `yaml:"checks"`
-	Probe     Probe     `yaml:"probe"`
-	Hooks     Hooks     `yaml:"hooks"`
-	API       API       `yaml:"api"`
-	Metrics   Metrics   `yaml:"metrics"`
-	Link      Link      `yaml:"link"`
-	UI        UI        `yaml:"ui"` // the status page's own listener (ui.go)
+	Node      Node           `yaml:"node"`
+	Log       Log            `yaml:"log"`
+	Heartbeat Heartbeat      `yaml:"heartbeat"`
+	Peer      Peer           `yaml:"peer"`
+	Checks    []check.Config `yaml:"checks"`
+	Probe     probe.Config   `yaml:"probe"`
+	Hooks     hooks.Config   `yaml:"hooks"`
+	API       API            `yaml:"api"`
+	Metrics   Metrics        `yaml:"metrics"`
+	Link      Link           `yaml:"link"`
+	UI        UI             `yaml:"ui"` // the status page's own listener (ui.go)
 
 	// Optional actions. Each section's type lives in the package of the
 	// action and takes part in defaults and validation through the
@@ -111,35 +114,6 @@ type Channel struct {
 	Enabled bool   `yaml:"enabled"` // default true when address is set
 	Listen  string `yaml:"listen"`  // TCP host:port, default ":5406"
 	Address string `yaml:"address"` // peer's TCP host:port
-}
-
-// Check is a local health check; a failing check moves the node to FAULT.
-type Check struct {
-	Name      string        `yaml:"name"`      // required, unique
-	Type      string        `yaml:"type"`      // exec|interface|tcp|http
-	Command   []string      `yaml:"command"`   // exec: argv, exit 0 = healthy
-	Interface string        `yaml:"interface"` // interface: name whose operstate must be up
-	Target    string        `yaml:"target"`    // tcp: host:port; http: URL
-	Interval  time.Duration `yaml:"interval"`  // default 1s
-	Timeout   time.Duration `yaml:"timeout"`   // default 1s
-	Rise      int           `yaml:"rise"`      // successes to become healthy, default 2
-	Fall      int           `yaml:"fall"`      // failures to become unhealthy, default 3
-}
-
-// Probe is the load-balancer health-probe responder.
-type Probe struct {
-	Mode             string        `yaml:"mode"`              // http|tcp|off, default http
-	Listen           string        `yaml:"listen"`            // default ":8444"
-	UnconnectedAfter time.Duration `yaml:"unconnected_after"` // default 30s
-}
-
-// Hooks are executables run on entering a state.
-type Hooks struct {
-	Timeout     time.Duration `yaml:"timeout"` // default 30s
-	Active      []string      `yaml:"active"`
-	Standby     []string      `yaml:"standby"`
-	Fault       []string      `yaml:"fault"`
-	Maintenance []string      `yaml:"maintenance"`
 }
 
 // API is the local control API.

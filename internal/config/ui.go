@@ -11,7 +11,7 @@ func (u *UI) validate(v *validator) {
 	if u.Listen == "" {
 		return
 	}
-	v.listenAddr("listen", u.Listen)
+	v.ListenAddr("listen", u.Listen)
 	api := v.root.API
 	if api.TokenFile == "" {
 		v.errorf("listen", "needs api.token_file: the status page asks for the API token")

@@ -2,18 +2,14 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"net/url"
-	"path/filepath"
 	"reflect"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/batonha/baton/internal/action/bgp"
+	"github.com/batonha/baton/internal/config/rule"
 )
 
 // Adding a section: give Config a field with a yaml tag and give the
@@ -29,7 +25,8 @@ import (
 // Checker is the exported form of validatable, for section types that
 // live in the package of the subsystem they configure. Check reports every
 // problem with a key relative to the value ("addresses[0].interface") and
-// a message; the loader adds the full key path and the YAML line.
+// a message, best through config/rule so that the same problem reads the
+// same everywhere; the loader adds the full key path and the YAML line.
 type Checker interface {
 	Check(report func(key, msg string))
 }
@@ -43,9 +40,10 @@ type validatable interface {
 // given to its methods are relative to that value: "interval",
 // "paths[1].name".
 type validator struct {
-	root *Config // the whole configuration, for rules across sections
-	path string  // key path of the value being validated
-	st   *validationState
+	*rule.Report         // the rules, reporting through errorf
+	root         *Config // the whole configuration, for rules across sections
+	path         string  // key path of the value being validated
+	st           *validationState
 }
 
 type validationState struct {
@@ -56,10 +54,8 @@ type validationState struct {
 }
 
 var (
-	nodeNameRe  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
-	pathNameRe  = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
-	checkNameRe = nodeNameRe
-	hostnameRe  = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$`)
+	nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+	pathNameRe = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 )
 
 // Validate checks every rule and returns every problem, or nil. It works
@@ -73,15 +69,21 @@ func validateConfig(c *Config, origins map[string]origin, bad map[string]bool, s
 	st := &validationState{origins: origins, bad: bad, source: source}
 	walk(reflect.ValueOf(c).Elem(), "", func(v reflect.Value, path string) {
 		if x, ok := v.Addr().Interface().(validatable); ok {
-			x.validate(&validator{root: c, path: path, st: st})
+			x.validate(newValidator(c, path, st))
 		}
 		if x, ok := v.Addr().Interface().(Checker); ok {
-			vd := &validator{root: c, path: path, st: st}
+			vd := newValidator(c, path, st)
 			x.Check(func(key, msg string) { vd.errorf(key, "%s", msg) })
 		}
 	})
 	st.errs.sort()
 	return st.errs
+}
+
+func newValidator(root *Config, path string, st *validationState) *validator {
+	v := &validator{root: root, path: path, st: st}
+	v.Report = rule.New(func(key, msg string) { v.errorf(key, "%s", msg) })
+	return v
 }
 
 // errorf reports a problem with key, placing it where the key (or the
@@ -106,159 +108,6 @@ func (v *validator) errorf(key, format string, args ...any) {
 	v.st.errs = append(v.st.errs, e)
 }
 
-// required reports an empty value and says whether it was present.
-func (v *validator) required(key, val string) bool {
-	if strings.TrimSpace(val) == "" {
-		v.errorf(key, "required")
-		return false
-	}
-	return true
-}
-
-func (v *validator) oneOf(key, val string, allowed ...string) bool {
-	if slices.Contains(allowed, val) {
-		return true
-	}
-	if val == "" {
-		v.errorf(key, "required: one of %s", strings.Join(allowed, ", "))
-	} else {
-		v.errorf(key, "must be one of %s (got %q)", strings.Join(allowed, ", "), val)
-	}
-	return false
-}
-
-func (v *validator) intRange(key string, val, lo, hi int) {
-	if val < lo || val > hi {
-		v.errorf(key, "must be between %d and %d (got %d)", lo, hi, val)
-	}
-}
-
-func (v *validator) atLeast(key string, val, lo int) {
-	if val < lo {
-		v.errorf(key, "must be at least %d (got %d)", lo, val)
-	}
-}
-
-func (v *validator) minDuration(key string, d, lo time.Duration) {
-	if d < lo {
-		v.errorf(key, "must be at least %s (got %s)", lo, d)
-	}
-}
-
-func (v *validator) positive(key string, d time.Duration) bool {
-	if d <= 0 {
-		v.errorf(key, "must be greater than 0 (got %s)", d)
-		return false
-	}
-	return true
-}
-
-func (v *validator) pattern(key, val string, re *regexp.Regexp, what string) {
-	if v.required(key, val) && !re.MatchString(val) {
-		v.errorf(key, "%q is not a valid name: use %s", val, what)
-	}
-}
-
-// listenAddr checks a local host:port to listen on; port 0 picks a free one.
-func (v *validator) listenAddr(key, s string) {
-	if v.required(key, s) {
-		if err := checkHostPort(s, true); err != nil {
-			v.errorf(key, "%v", err)
-		}
-	}
-}
-
-// dialAddr checks a remote host:port to send to.
-func (v *validator) dialAddr(key, s string) {
-	if v.required(key, s) {
-		if err := checkHostPort(s, false); err != nil {
-			v.errorf(key, "%v", err)
-		}
-	}
-}
-
-func (v *validator) absPath(key, s string) {
-	if v.required(key, s) && !filepath.IsAbs(s) {
-		v.errorf(key, "must be an absolute path (got %q)", s)
-	}
-}
-
-// checkHostPort checks "host:port". A listen address may leave the host
-// empty (all addresses) and use port 0; a destination may not.
-func checkHostPort(s string, listen bool) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		if strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "[") {
-			return fmt.Errorf("%q is not host:port: write IPv6 addresses in brackets, as [2001:db8::1]:5405", s)
-		}
-		return fmt.Errorf("%q is not host:port", s)
-	}
-	if host == "" {
-		if !listen {
-			return fmt.Errorf("%q has no host", s)
-		}
-	} else if err := checkHost(host); err != nil {
-		return fmt.Errorf("%q: %w", s, err)
-	}
-	return checkPort(s, port, listen)
-}
-
-func checkPort(s, port string, listen bool) error {
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return fmt.Errorf("%q: port %q is not a number", s, port)
-	}
-	lo := 1
-	if listen {
-		lo = 0
-	}
-	if p < lo || p > 65535 {
-		return fmt.Errorf("%q: port %d is out of range %d-65535", s, p, lo)
-	}
-	return nil
-}
-
-func checkHost(host string) error {
-	if _, err := netip.ParseAddr(host); err == nil {
-		return nil
-	}
-	if len(host) > 253 || !hostnameRe.MatchString(host) {
-		return fmt.Errorf("host %q is neither an IP address nor a valid host name", host)
-	}
-	return nil
-}
-
-// checkHTTPURL checks an http or https URL with a host.
-func checkHTTPURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a valid URL", s)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%q must be an http:// or https:// URL", s)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%q has no host", s)
-	}
-	if err := checkHost(u.Hostname()); err != nil {
-		return nil, fmt.Errorf("%q: %w", s, err)
-	}
-	if p := u.Port(); p != "" {
-		if err := checkPort(s, p, false); err != nil {
-			return nil, err
-		}
-	}
-	return u, nil
-}
-
-// checkInterfaceName checks a Linux network interface name.
-func checkInterfaceName(s string) error {
-	if len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n") {
-		return fmt.Errorf("%q is not a valid interface name (at most 15 characters, no '/', ':' or spaces)", s)
-	}
-	return nil
-}
-
 // validate holds the rules that span sections.
 func (c *Config) validate(v *validator) {
 	if c.Peer.Name != "" && c.Peer.Name == c.Node.Name {
@@ -278,12 +127,12 @@ func (c *Config) validate(v *validator) {
 }
 
 func (n *Node) validate(v *validator) {
-	v.pattern("name", n.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
-	v.intRange("priority", n.Priority, 1, 254)
+	v.Pattern("name", n.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
+	v.IntRange("priority", n.Priority, 1, 254)
 	if n.PreemptDelay < 0 {
 		v.errorf("preempt_delay", "must not be negative (got %s)", n.PreemptDelay)
 	}
-	v.absPath("state_dir", n.StateDir)
+	v.AbsPath("state_dir", n.StateDir)
 	if n.LinkRise < 0 {
 		v.errorf("link_rise", "must not be negative (got %s)", n.LinkRise)
 	}
@@ -295,19 +144,19 @@ func (n *Node) validate(v *validator) {
 }
 
 func (l *Log) validate(v *validator) {
-	v.oneOf("level", l.Level, "debug", "info", "warn", "error")
-	v.oneOf("format", l.Format, "text", "json")
+	v.OneOf("level", l.Level, "debug", "info", "warn", "error")
+	v.OneOf("format", l.Format, "text", "json")
 }
 
 func (h *Heartbeat) validate(v *validator) {
-	v.minDuration("interval", h.Interval, 10*time.Millisecond)
-	v.atLeast("misses", h.Misses, 1)
-	v.listenAddr("listen", h.Listen)
-	v.absPath("key_file", h.KeyFile) // whether it exists is checked at start
+	v.MinDuration("interval", h.Interval, 10*time.Millisecond)
+	v.AtLeast("misses", h.Misses, 1)
+	v.ListenAddr("listen", h.Listen)
+	v.AbsPath("key_file", h.KeyFile) // whether it exists is checked at start
 	for i, f := range h.KeyFiles {
-		v.absPath(fmt.Sprintf("key_files[%d]", i), f)
+		v.AbsPath(fmt.Sprintf("key_files[%d]", i), f)
 	}
-	v.intRange("replay_window", h.ReplayWindow, 64, 4096)
+	v.IntRange("replay_window", h.ReplayWindow, 64, 4096)
 }
 
 // absent reports a peer section left out: a node with no peer, allowed
@@ -328,7 +177,7 @@ func (p *Peer) validate(v *validator) {
 		}
 		return
 	}
-	v.pattern("name", p.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
+	v.Pattern("name", p.Name, nodeNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
 	if len(p.Paths) == 0 {
 		v.errorf("paths", "at least one path to the peer is required")
 	}
@@ -355,8 +204,8 @@ func (p *Peer) validate(v *validator) {
 const pathNameRule = "1 to 32 lower-case letters, digits or '-'"
 
 func (p *Path) validate(v *validator) {
-	v.pattern("name", p.Name, pathNameRe, pathNameRule)
-	v.dialAddr("address", p.Address)
+	v.Pattern("name", p.Name, pathNameRe, pathNameRule)
+	v.DialAddr("address", p.Address)
 	if p.Source != "" {
 		if _, err := netip.ParseAddr(p.Source); err != nil {
 			v.errorf("source", "%q is not an IP address", p.Source)
@@ -365,19 +214,19 @@ func (p *Path) validate(v *validator) {
 }
 
 func (p *PeerCheck) validate(v *validator) {
-	v.pattern("name", p.Name, pathNameRe, pathNameRule)
-	if v.oneOf("type", p.Type, "icmp", "tcp", "http") && v.required("target", p.Target) {
+	v.Pattern("name", p.Name, pathNameRe, pathNameRule)
+	if v.OneOf("type", p.Type, "icmp", "tcp", "http") && v.Required("target", p.Target) {
 		switch p.Type {
 		case "icmp":
 			if _, err := netip.ParseAddr(p.Target); err != nil {
 				v.errorf("target", "icmp target must be an IP address (got %q)", p.Target)
 			}
 		case "tcp":
-			if err := checkHostPort(p.Target, false); err != nil {
+			if err := rule.HostPort(p.Target, false); err != nil {
 				v.errorf("target", "%v", err)
 			}
 		case "http":
-			u, err := checkHTTPURL(p.Target)
+			u, err := rule.HTTPURL(p.Target)
 			if err != nil {
 				v.errorf("target", "%v", err)
 			} else if p.Insecure && u.Scheme != "https" {
@@ -388,99 +237,34 @@ func (p *PeerCheck) validate(v *validator) {
 	if p.Insecure && p.Type != "http" && p.Type != "" {
 		v.errorf("insecure", "applies only to http checks with https targets")
 	}
-	intervalOK := v.positive("interval", p.Interval)
-	if v.positive("timeout", p.Timeout) && intervalOK && p.Timeout >= p.Interval {
+	intervalOK := v.Positive("interval", p.Interval)
+	if v.Positive("timeout", p.Timeout) && intervalOK && p.Timeout >= p.Interval {
 		v.errorf("timeout", "must be less than interval %s (got %s)", p.Interval, p.Timeout)
 	}
-	v.atLeast("misses", p.Misses, 1)
+	v.AtLeast("misses", p.Misses, 1)
 }
 
 func (c *Channel) validate(v *validator) {
 	if c.Enabled || c.Listen != "" {
-		v.listenAddr("listen", c.Listen)
+		v.ListenAddr("listen", c.Listen)
 	}
 	if c.Enabled && c.Address == "" {
 		v.errorf("address", "required when the channel is enabled")
 	} else if c.Address != "" {
-		v.dialAddr("address", c.Address)
-	}
-}
-
-func (c *Check) validate(v *validator) {
-	v.pattern("name", c.Name, checkNameRe, "1 to 63 letters, digits, '.', '_' or '-'")
-	if v.oneOf("type", c.Type, "exec", "interface", "tcp", "http") {
-		switch c.Type {
-		case "exec":
-			if len(c.Command) == 0 || strings.TrimSpace(c.Command[0]) == "" {
-				v.errorf("command", "required for exec checks: the program and its arguments, as a list")
-			}
-		case "interface":
-			if v.required("interface", c.Interface) {
-				if err := checkInterfaceName(c.Interface); err != nil {
-					v.errorf("interface", "%v", err)
-				}
-			}
-		case "tcp":
-			if v.required("target", c.Target) {
-				if err := checkHostPort(c.Target, false); err != nil {
-					v.errorf("target", "%v", err)
-				}
-			}
-		case "http":
-			if v.required("target", c.Target) {
-				if _, err := checkHTTPURL(c.Target); err != nil {
-					v.errorf("target", "%v", err)
-				}
-			}
-		}
-		// A key meant for another type is a mistake worth reporting.
-		if c.Type != "exec" && len(c.Command) > 0 {
-			v.errorf("command", "applies only to exec checks (type is %s)", c.Type)
-		}
-		if c.Type != "interface" && c.Interface != "" {
-			v.errorf("interface", "applies only to interface checks (type is %s)", c.Type)
-		}
-		if (c.Type == "exec" || c.Type == "interface") && c.Target != "" {
-			v.errorf("target", "applies only to tcp and http checks (type is %s)", c.Type)
-		}
-	}
-	intervalOK := v.positive("interval", c.Interval)
-	if v.positive("timeout", c.Timeout) && intervalOK && c.Timeout > c.Interval {
-		v.errorf("timeout", "must not exceed interval %s (got %s)", c.Interval, c.Timeout)
-	}
-	v.atLeast("rise", c.Rise, 1)
-	v.atLeast("fall", c.Fall, 1)
-}
-
-func (p *Probe) validate(v *validator) {
-	if v.oneOf("mode", p.Mode, "http", "tcp", "off") && p.Mode != "off" {
-		v.listenAddr("listen", p.Listen)
-	}
-	v.positive("unconnected_after", p.UnconnectedAfter)
-}
-
-func (h *Hooks) validate(v *validator) {
-	v.positive("timeout", h.Timeout)
-	for _, list := range []struct {
-		key   string
-		paths []string
-	}{{"active", h.Active}, {"standby", h.Standby}, {"fault", h.Fault}, {"maintenance", h.Maintenance}} {
-		for i, p := range list.paths {
-			v.absPath(fmt.Sprintf("%s[%d]", list.key, i), p)
-		}
+		v.DialAddr("address", c.Address)
 	}
 }
 
 func (a *API) validate(v *validator) {
-	v.absPath("socket", a.Socket)
+	v.AbsPath("socket", a.Socket)
 	if a.Listen != "" {
-		v.listenAddr("listen", a.Listen)
+		v.ListenAddr("listen", a.Listen)
 		if a.TokenFile == "" {
 			v.errorf("token_file", "required when api.listen is set: the TCP listener needs a bearer token")
 		}
 	}
 	if a.TokenFile != "" {
-		v.absPath("token_file", a.TokenFile)
+		v.AbsPath("token_file", a.TokenFile)
 	}
 	if a.Listen != "" && !a.Insecure && (a.TLS.CertFile == "") != (a.TLS.KeyFile == "") {
 		v.errorf("tls.key_file", "tls.cert_file and tls.key_file go together")
@@ -490,7 +274,7 @@ func (a *API) validate(v *validator) {
 	}
 	for _, f := range []struct{ k, p string }{{"tls.cert_file", a.TLS.CertFile}, {"tls.key_file", a.TLS.KeyFile}} {
 		if f.p != "" {
-			v.absPath(f.k, f.p)
+			v.AbsPath(f.k, f.p)
 		}
 	}
 }
@@ -509,10 +293,10 @@ func (c *Config) APITLS() TLSFiles {
 
 func (m *Metrics) validate(v *validator) {
 	if m.Listen != MetricsOff {
-		v.listenAddr("listen", m.Listen)
+		v.ListenAddr("listen", m.Listen)
 	}
 	if m.TokenFile != "" {
-		v.absPath("token_file", m.TokenFile)
+		v.AbsPath("token_file", m.TokenFile)
 	}
 }
 
@@ -523,13 +307,13 @@ func (l *Link) validate(v *validator) {
 		}
 		return
 	}
-	v.listenAddr("listen", l.Listen)
-	if v.required("address", l.Address) {
-		v.dialAddr("address", l.Address)
+	v.ListenAddr("listen", l.Listen)
+	if v.Required("address", l.Address) {
+		v.DialAddr("address", l.Address)
 	}
 	for _, f := range []struct{ key, val string }{{"ca_file", l.CAFile}, {"cert_file", l.CertFile}, {"key_file", l.KeyFile}} {
-		if v.required(f.key, f.val) {
-			v.absPath(f.key, f.val)
+		if v.Required(f.key, f.val) {
+			v.AbsPath(f.key, f.val)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/batonha/baton/internal/check"
 )
 
 const minimalYAML = `node:
@@ -201,45 +203,51 @@ func TestRules(t *testing.T) {
 			c.Peer.Channel.Address = "10.9.0.2"
 		}, "peer.channel.address", "not host:port"},
 		{"channel listen bad", func(c *Config) { c.Peer.Channel.Listen = "x" }, "peer.channel.listen", "not host:port"},
-		{"check name required", func(c *Config) { c.Checks = []Check{check("", "interface", func(ch *Check) { ch.Interface = "eth0" })} }, "checks[0].name", "required"},
+		{"check name required", func(c *Config) {
+			c.Checks = []check.Config{localCheck("", "interface", func(ch *check.Config) { ch.Interface = "eth0" })}
+		}, "checks[0].name", "required"},
 		{"check names unique", func(c *Config) {
-			c.Checks = []Check{
-				check("up", "interface", func(ch *Check) { ch.Interface = "eth0" }),
-				check("up", "interface", func(ch *Check) { ch.Interface = "eth1" }),
+			c.Checks = []check.Config{
+				localCheck("up", "interface", func(ch *check.Config) { ch.Interface = "eth0" }),
+				localCheck("up", "interface", func(ch *check.Config) { ch.Interface = "eth1" }),
 			}
 		}, "checks[1].name", `"up" is already the name of checks[0]`},
-		{"check type", func(c *Config) { c.Checks = []Check{check("x", "ping", nil)} }, "checks[0].type", "one of exec, interface, tcp, http"},
-		{"exec needs command", func(c *Config) { c.Checks = []Check{check("x", "exec", nil)} }, "checks[0].command", "required for exec checks"},
-		{"exec empty argv0", func(c *Config) { c.Checks = []Check{check("x", "exec", func(ch *Check) { ch.Command = []string{""} })} }, "checks[0].command", "required"},
-		{"interface needs interface", func(c *Config) { c.Checks = []Check{check("x", "interface", nil)} }, "checks[0].interface", "required"},
+		{"check type", func(c *Config) { c.Checks = []check.Config{localCheck("x", "ping", nil)} }, "checks[0].type", "one of exec, interface, tcp, http"},
+		{"exec needs command", func(c *Config) { c.Checks = []check.Config{localCheck("x", "exec", nil)} }, "checks[0].command", "required for exec checks"},
+		{"exec empty argv0", func(c *Config) {
+			c.Checks = []check.Config{localCheck("x", "exec", func(ch *check.Config) { ch.Command = []string{""} })}
+		}, "checks[0].command", "required"},
+		{"interface needs interface", func(c *Config) { c.Checks = []check.Config{localCheck("x", "interface", nil)} }, "checks[0].interface", "required"},
 		{"interface name too long", func(c *Config) {
-			c.Checks = []Check{check("x", "interface", func(ch *Check) { ch.Interface = "averyverylongname0" })}
+			c.Checks = []check.Config{localCheck("x", "interface", func(ch *check.Config) { ch.Interface = "averyverylongname0" })}
 		}, "checks[0].interface", "not a valid interface name"},
-		{"tcp check needs target", func(c *Config) { c.Checks = []Check{check("x", "tcp", nil)} }, "checks[0].target", "required"},
-		{"tcp check bad target", func(c *Config) { c.Checks = []Check{check("x", "tcp", func(ch *Check) { ch.Target = "localhost" })} }, "checks[0].target", "not host:port"},
+		{"tcp check needs target", func(c *Config) { c.Checks = []check.Config{localCheck("x", "tcp", nil)} }, "checks[0].target", "required"},
+		{"tcp check bad target", func(c *Config) {
+			c.Checks = []check.Config{localCheck("x", "tcp", func(ch *check.Config) { ch.Target = "localhost" })}
+		}, "checks[0].target", "not host:port"},
 		{"http check bad target", func(c *Config) {
-			c.Checks = []Check{check("x", "http", func(ch *Check) { ch.Target = "localhost:80" })}
+			c.Checks = []check.Config{localCheck("x", "http", func(ch *check.Config) { ch.Target = "localhost:80" })}
 		}, "checks[0].target", "http:// or https://"},
 		{"http check ok", func(c *Config) {
-			c.Checks = []Check{check("x", "http", func(ch *Check) { ch.Target = "http://127.0.0.1:8080/healthz" })}
+			c.Checks = []check.Config{localCheck("x", "http", func(ch *check.Config) { ch.Target = "http://127.0.0.1:8080/healthz" })}
 		}, "", ""},
 		{"command on tcp check", func(c *Config) {
-			c.Checks = []Check{check("x", "tcp", func(ch *Check) { ch.Target = "127.0.0.1:80"; ch.Command = []string{"/bin/true"} })}
+			c.Checks = []check.Config{localCheck("x", "tcp", func(ch *check.Config) { ch.Target = "127.0.0.1:80"; ch.Command = []string{"/bin/true"} })}
 		}, "checks[0].command", "applies only to exec checks"},
 		{"target on exec check", func(c *Config) {
-			c.Checks = []Check{check("x", "exec", func(ch *Check) { ch.Command = []string{"/bin/true"}; ch.Target = "127.0.0.1:80" })}
+			c.Checks = []check.Config{localCheck("x", "exec", func(ch *check.Config) { ch.Command = []string{"/bin/true"}; ch.Target = "127.0.0.1:80" })}
 		}, "checks[0].target", "applies only to tcp and http"},
 		{"check rise", func(c *Config) {
-			c.Checks = []Check{check("x", "interface", func(ch *Check) { ch.Interface = "eth0"; ch.Rise = 0 })}
+			c.Checks = []check.Config{localCheck("x", "interface", func(ch *check.Config) { ch.Interface = "eth0"; ch.Rise = 0 })}
 		}, "checks[0].rise", "at least 1 (got 0)"},
 		{"check fall", func(c *Config) {
-			c.Checks = []Check{check("x", "interface", func(ch *Check) { ch.Interface = "eth0"; ch.Fall = -1 })}
+			c.Checks = []check.Config{localCheck("x", "interface", func(ch *check.Config) { ch.Interface = "eth0"; ch.Fall = -1 })}
 		}, "checks[0].fall", "at least 1 (got -1)"},
 		{"check timeout zero", func(c *Config) {
-			c.Checks = []Check{check("x", "interface", func(ch *Check) { ch.Interface = "eth0"; ch.Timeout = 0 })}
+			c.Checks = []check.Config{localCheck("x", "interface", func(ch *check.Config) { ch.Interface = "eth0"; ch.Timeout = 0 })}
 		}, "checks[0].timeout", "greater than 0"},
 		{"check timeout above interval", func(c *Config) {
-			c.Checks = []Check{check("x", "interface", func(ch *Check) { ch.Interface = "eth0"; ch.Timeout = 2 * time.Second })}
+			c.Checks = []check.Config{localCheck("x", "interface", func(ch *check.Config) { ch.Interface = "eth0"; ch.Timeout = 2 * time.Second })}
 		}, "checks[0].timeout", "must not exceed interval"},
 		{"probe mode", func(c *Config) { c.Probe.Mode = "udp" }, "probe.mode", "one of http, tcp, off"},
 		{"probe listen bad", func(c *Config) { c.Probe.Listen = "8444" }, "probe.listen", "not host:port"},
@@ -297,9 +305,9 @@ func peerCheck(name, typ, target string) PeerCheck {
 	return pc
 }
 
-func check(name, typ string, set func(*Check)) Check {
-	c := Check{Name: name, Type: typ}
-	c.applyDefaults()
+func localCheck(name, typ string, set func(*check.Config)) check.Config {
+	c := check.Config{Name: name, Type: typ}
+	c.SetDefaults()
 	if set != nil {
 		set(&c)
 	}
@@ -319,32 +327,5 @@ func TestValidateCodeBuiltDefaultsReportsRequired(t *testing.T) {
 	}
 	if !strings.HasPrefix(errs.Error(), "node.name: required\n") {
 		t.Errorf("Error() = %q, want it to start with %q", errs.Error(), "node.name: required\n")
-	}
-}
-
-func TestCheckHostPort(t *testing.T) {
-	cases := []struct {
-		in     string
-		listen bool
-		ok     bool
-	}{
-		{":5405", true, true},
-		{":5405", false, false},
-		{"10.0.0.1:5405", false, true},
-		{"[fd00::1]:5405", false, true},
-		{"[fe80::1%eth0]:5405", false, true},
-		{"host.example:1", false, true},
-		{"host.example:65535", false, true},
-		{"host.example:65536", false, false},
-		{"-bad.example:80", false, false},
-		{"10.0.0.1", false, false},
-		{"10.0.0.1:-1", true, false},
-		{"", true, false},
-	}
-	for _, tc := range cases {
-		err := checkHostPort(tc.in, tc.listen)
-		if (err == nil) != tc.ok {
-			t.Errorf("checkHostPort(%q, listen=%v) = %v, want ok=%v", tc.in, tc.listen, err, tc.ok)
-		}
 	}
 }

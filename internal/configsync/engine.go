@@ -523,8 +523,19 @@ func (e *Engine) CompareIndex(remote []indexEntry) (need, push []Key) {
 func (e *Engine) Outgoing(k Key) (h fileHeader, content []byte, ok bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Keys named by the peer (a get, a want) outside every set's files
+	// are refused and counted: a probe for what it may not read.
+	if err := e.keyAllowedLocked(k); err != nil {
+		e.event(Event{Kind: "refused", Set: truncate(k.Set, 64), Path: truncate(k.Path, 256), Detail: "the peer asked for it: " + err.Error()})
+		return h, nil, false, err
+	}
 	content, _, err = e.scanKeyLocked(k, true)
 	if err != nil {
+		if errors.Is(err, ErrRefused) {
+			// A symlink leading out, a file over the size limit: each
+			// request for it is counted, not only the scan that met it.
+			e.event(Event{Kind: "refused", Set: k.Set, Path: truncate(k.Path, 256), Detail: "the peer asked for it: " + err.Error()})
+		}
 		return h, nil, false, err
 	}
 	en := e.entries[k]
@@ -535,6 +546,23 @@ func (e *Engine) Outgoing(k Key) (h fileHeader, content []byte, ok bool, err err
 		return h, nil, false, fmt.Errorf("%s vanished while being read", k)
 	}
 	return fileHeader{Key: k, Meta: en.Meta, Sent: e.clk.Now().UnixNano()}, content, true, nil
+}
+
+// RefuseStream records a stream from the peer closed for what it sent (a
+// frame over the link's limit), counted as refused under no set.
+func (e *Engine) RefuseStream(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.event(Event{Kind: "refused", Detail: "stream from the peer closed: " + err.Error()})
+}
+
+// keyAllowedLocked refuses a key outside every set's files.
+func (e *Engine) keyAllowedLocked(k Key) error {
+	s := e.sets[k.Set]
+	if s == nil {
+		return fmt.Errorf("%w: unknown sync set %q", ErrRefused, truncate(k.Set, 64))
+	}
+	return s.allowed(k.Path)
 }
 
 // Receive handles a file the peer sent: it returns the acknowledgement to

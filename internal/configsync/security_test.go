@@ -32,6 +32,31 @@ func TestOutgoingReadsOnlySetFiles(t *testing.T) {
 			t.Errorf("%q is now tracked", rel)
 		}
 	}
+	// Each refused read is counted: a peer probing for secrets shows.
+	if got := n[1].e.counts["conf"].Failures; got != 5 {
+		t.Errorf("refused reads counted %d times, want 5", got)
+	}
+	if _, _, _, err := n[1].e.Outgoing(Key{"no-such-set", "a.conf"}); !errors.Is(err, ErrRefused) {
+		t.Errorf("a key of an unknown set: %v", err)
+	}
+	// A symlink leading out is refused and counted at every request, not
+	// only when a scan first meets it.
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("outside\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(n[1].dir, "leak.conf")); err != nil {
+		t.Fatal(err)
+	}
+	before := n[1].e.counts["conf"].Failures
+	for range 2 {
+		if _, content, ok, err := n[1].e.Outgoing(Key{"conf", "leak.conf"}); ok || content != nil || !errors.Is(err, ErrRefused) {
+			t.Errorf("Outgoing(leak.conf) = %q, %v, %v; want refused", content, ok, err)
+		}
+	}
+	if got := n[1].e.counts["conf"].Failures - before; got < 2 {
+		t.Errorf("two requests for a symlink leading out counted %d times", got)
+	}
 	if _, content, ok, err := n[1].e.Outgoing(Key{"conf", "a.conf"}); !ok || err != nil || string(content) != "synced\n" {
 		t.Fatalf("a set file is not sent: %q %v %v", content, ok, err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/peerlink"
+	"github.com/batonha/baton/internal/retry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -153,14 +154,14 @@ func (s *Syncer) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); s.saveLoop(ctx) }()
 
-	retry := s.clk.NewTimer(0)
-	defer retry.Stop()
-	backoff := 200 * time.Millisecond
+	retryT := s.clk.NewTimer(0)
+	defer retryT.Stop()
+	waits := retry.Doubling{First: 200 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-retry.C():
+		case <-retryT.C():
 		case <-s.redial:
 		}
 		start := s.clk.Now()
@@ -182,10 +183,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.notifyLocked()
 		s.mu.Unlock()
 		if s.clk.Now().Sub(start) > 10*time.Second {
-			backoff = 200 * time.Millisecond
+			waits.Reset()
 		}
-		retry.Reset(backoff)
-		backoff = min(2*backoff, 5*time.Second)
+		retryT.Reset(waits.Next())
 	}
 }
 
@@ -500,6 +500,9 @@ func (s *Syncer) handle(ctx context.Context, st *peerlink.Stream) {
 	}
 	for {
 		typ, p, err := st.Recv()
+		if errors.Is(err, peerlink.ErrFrameTooLarge) {
+			s.eng.RefuseStream(err)
+		}
 		if err != nil {
 			return
 		}

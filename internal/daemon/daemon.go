@@ -287,7 +287,7 @@ func New(opt Options) (*Daemon, error) {
 		}
 		steps = append(steps, action.Step{Action: action.FaultOn(d.vip, vip.ErrConflict), Timeout: 5 * time.Second, Phase: action.PhaseAddresses})
 	}
-	if cfg.Probe.Mode != "off" {
+	if cfg.Probe.Mode != probe.ModeOff {
 		d.probe, err = probe.New(cfg.Probe, cfg.Node.Name, clk, log)
 		if err != nil {
 			return nil, fmt.Errorf("configuring probe responder: %w", err)
@@ -406,6 +406,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.countListenerDrops(apiSrv, metricsLn)
 
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.Background())

@@ -23,6 +23,7 @@ func (d *Daemon) buildEvents() (subsystem, error) {
 	w, err := hostevents.New(*d.cfg.Events, hostevents.Options{
 		Node: d, Clock: d.clk, Logger: d.log, StateDir: d.cfg.Node.StateDir,
 		LossTolerance: time.Duration(d.cfg.Heartbeat.Misses) * d.cfg.Heartbeat.Interval,
+		Peerless:      d.cfg.Peer.Name == "",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuring planned host events (events): %w", err)

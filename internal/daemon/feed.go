@@ -342,7 +342,9 @@ func (d *Daemon) listenUI(apiSrv *api.Server) (func(context.Context), error) {
 		return nil, fmt.Errorf("binding the status page listener %s (ui.listen): %w", d.cfg.UI.Listen, err)
 	}
 	d.log.Info("status page listening", "addr", l.Addr().String())
-	var ln net.Listener = httpserve.Limit(l, 0)
+	lim := httpserve.Limit(l, 0)
+	d.metrics.CountDrops("ui", lim.Dropped)
+	var ln net.Listener = lim
 	if t := d.cfg.APITLS(); t.CertFile != "" {
 		if ln, err = httpserve.TLS(ln, t.CertFile, t.KeyFile); err != nil {
 			l.Close()

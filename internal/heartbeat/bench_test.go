@@ -111,6 +111,7 @@ func BenchmarkMonitorReceive(b *testing.B) {
 	m.preUDP = udp
 	runBench(b, m)
 	msg := benchMessage()
+	msg.Echo = t0.UnixNano() // the monitor's first message: the peer is proven live
 	mac := newMACs([][]byte{testKey}).signer()
 	ms := newMACs([][]byte{testKey})
 	buf := make([]byte, 0, MaxMessageSize)

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/batonha/baton/internal/retry"
 )
 
 // A channel frame is a 2-byte length and the message; minFrame is the
@@ -96,8 +98,7 @@ func (m *Monitor) tune(c net.Conn) {
 // dialLoop keeps one outbound connection to the peer, redialling with a
 // backoff that doubles up to the interval.
 func (m *Monitor) dialLoop(ctx context.Context) {
-	first := max(m.cfg.Interval/8, 5*time.Millisecond)
-	backoff := first
+	redial := retry.Doubling{First: max(m.cfg.Interval/8, 5*time.Millisecond), Max: m.cfg.Interval}
 	d := net.Dialer{Timeout: m.userTimeout()}
 	p := m.byName[ChannelPath]
 	quick := 0 // connections in a row that closed within an interval
@@ -110,10 +111,9 @@ func (m *Monitor) dialLoop(ctx context.Context) {
 			m.mu.Lock()
 			p.lastErr = fmt.Sprintf("dialing peer channel %s: %v", m.cfg.Channel.Address, err)
 			m.mu.Unlock()
-			if !m.sleep(ctx, backoff) {
+			if !m.sleep(ctx, redial.Next()) {
 				return
 			}
-			backoff = min(backoff*2, m.cfg.Interval)
 			continue
 		}
 		connected := time.Now() // real time: measures how long the connection lasted
@@ -150,13 +150,13 @@ func (m *Monitor) dialLoop(ctx context.Context) {
 		if time.Since(connected) < m.cfg.Interval {
 			quick++
 		} else {
-			quick, backoff = 0, first
+			quick = 0
+			redial.Reset()
 		}
 		if quick > 1 {
-			if !m.sleep(ctx, backoff) {
+			if !m.sleep(ctx, redial.Next()) {
 				return
 			}
-			backoff = min(backoff*2, m.cfg.Interval)
 		}
 	}
 }
@@ -183,11 +183,15 @@ func (m *Monitor) acceptLoop(ctx context.Context, ln net.Listener) {
 				if !ic.authenticated {
 					delete(m.inbound, ic)
 					_ = ic.c.Close()
+					m.dropLocked(DropChannelFull, errors.New("peer channel full: an unauthenticated connection evicted"))
 					break
 				}
 			}
 		}
 		if !m.running || len(m.inbound) >= maxInbound {
+			if m.running {
+				m.dropLocked(DropChannelFull, errors.New("peer channel full: connection closed"))
+			}
 			m.mu.Unlock()
 			_ = c.Close()
 			continue

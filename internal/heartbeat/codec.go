@@ -36,6 +36,11 @@ const (
 	DropUnknownPath   = "unknown_path"
 	DropStaleEpoch    = "stale_epoch"
 	DropDeadEpoch     = "dead_epoch"
+	// DropUnechoed: a message of a peer run not yet proven live.
+	DropUnechoed = "unechoed"
+	// DropChannelFull counts peer channel connections closed because
+	// maxInbound were open: an unauthenticated one evicted, or the new one.
+	DropChannelFull = "channel_full"
 )
 
 // Errors returned by Decode; test with errors.Is.

@@ -64,5 +64,20 @@
 // kind it arrived on [unknown_path]; the epoch is not that of a gone process
 // [dead_epoch]; the epoch is not older than the newest seen [stale_epoch];
 // the sequence number is new and within the replay window of the epoch
-// [replay]. Dropped messages change nothing but the drop counters.
+// [replay]; the epoch has been proven live [unechoed]. Dropped messages
+// change nothing but the drop counters, and an unechoed one also the echo
+// of the next message.
+//
+// # Proof of a live peer
+//
+// A node that restarts has a new, empty replay window, so captured
+// heartbeats of a peer that has died since would pass it. A peer's run
+// (its epoch) therefore counts only once one of its messages echoes one
+// of this run's latest send times: such a message was sent after the peer
+// heard this run. Until then its messages are dropped as unechoed and
+// answered at once (at most once per run and interval) with a message
+// that echoes them, and a node that has just proven the peer's run sends
+// at once too, so two live nodes prove each other within a round trip.
+// Replays of a dead peer's run never echo this run and never make the
+// peer look alive.
 package heartbeat

@@ -29,6 +29,9 @@ const (
 	defaultCheckTimeout  = 500 * time.Millisecond
 	eventBuffer          = 64
 	maxInbound           = 8
+	// sentMemory is how many of its own latest send times a monitor
+	// remembers to recognise a peer's echo (6.4 s at 100 ms).
+	sentMemory = 64
 )
 
 // Path kinds, as reported in PathStatus.Kind.
@@ -193,15 +196,29 @@ type Monitor struct {
 	// acked is the newest of our own send times that the peer echoed on
 	// any heartbeat path: the peer received that message, so none of its
 	// heartbeat paths can time out before acked + Misses*Interval.
-	acked     time.Time
-	replay    *replayWindow
-	drops     map[string]uint64
-	sent      uint64
-	received  uint64
-	tick      clock.Timer
-	out       *outConn
-	inbound   map[*inConn]struct{}
-	currentIn *inConn // the inbound connection that carried the last valid message
+	acked  time.Time
+	replay *replayWindow
+	// sentTimes are this run's latest send times (a ring, next at
+	// sentNext): a peer message whose echo is one of them was sent after
+	// the peer heard this run, so it cannot be a capture replayed from
+	// before this node started.
+	sentTimes [sentMemory]int64
+	sentNext  int
+	// trusted is the peer epoch proven live by such an echo; messages of
+	// another epoch count for nothing until one of them echoes us.
+	trusted      uint64
+	trustedKnown bool
+	// proofEpoch and proofAt: the last immediate answer to a message of
+	// an unproven run (at most one per run and interval).
+	proofEpoch uint64
+	proofAt    time.Time
+	drops      map[string]uint64
+	sent       uint64
+	received   uint64
+	tick       clock.Timer
+	out        *outConn
+	inbound    map[*inConn]struct{}
+	currentIn  *inConn // the inbound connection that carried the last valid message
 }
 
 // New validates cfg and returns a Monitor. It binds nothing.
@@ -594,6 +611,9 @@ func (m *Monitor) send(leaving, channelOnly bool) {
 		outs = append(outs, outgoing{p, b})
 	}
 	m.outs = outs
+	if len(outs) > 0 {
+		m.rememberSentLocked(now.UnixNano())
+	}
 	out := m.out
 	m.mu.Unlock()
 
@@ -619,6 +639,34 @@ func (m *Monitor) send(leaving, channelOnly bool) {
 			m.log.Debug("sending heartbeat", "path", o.p.name, "err", err)
 		}
 	}
+}
+
+// rememberSentLocked records one of this run's send times, the values a
+// peer's echo can prove it heard this run.
+func (m *Monitor) rememberSentLocked(sent int64) {
+	last := m.sentNext - 1
+	if last < 0 {
+		last = sentMemory - 1
+	}
+	if sent == 0 || m.sentTimes[last] == sent {
+		return
+	}
+	m.sentTimes[m.sentNext] = sent
+	m.sentNext = (m.sentNext + 1) % sentMemory
+}
+
+// echoesUsLocked reports whether echo is one of this run's latest send
+// times.
+func (m *Monitor) echoesUsLocked(echo int64) bool {
+	if echo == 0 {
+		return false
+	}
+	for _, s := range m.sentTimes {
+		if s == echo {
+			return true
+		}
+	}
+	return false
 }
 
 // encodeLocked signs the next message for p into p's buffer; on the
@@ -762,6 +810,27 @@ func (m *Monitor) handle(msg Message, kind string, ic *inConn) bool {
 		return false
 	}
 	now := m.clk.Now()
+	if !m.trustedKnown || msg.Epoch != m.trusted {
+		// A peer run not yet proven live: it could be a capture
+		// replayed while the peer is dead (this node's replay window is
+		// new after a restart). Its send time is echoed back at once, so
+		// a live peer proves itself with its answer; nothing else
+		// changes.
+		if !m.echoesUsLocked(msg.Echo) {
+			p.peerSent, p.peerSentAt = msg.Sent, now
+			m.dropLocked(DropUnechoed, fmt.Errorf("epoch %d has not yet echoed a message of this run", msg.Epoch))
+			if msg.Epoch != m.proofEpoch || m.proofAt.IsZero() || now.Before(m.proofAt) || now.Sub(m.proofAt) >= m.cfg.Interval {
+				m.proofEpoch, m.proofAt = msg.Epoch, now
+				m.wg.Go(func() { m.send(false, false) })
+			}
+			return false
+		}
+		m.trusted, m.trustedKnown = msg.Epoch, true
+		m.log.Info("peer run proven live by its echo", "path", p.name, "epoch", msg.Epoch)
+		// The peer may not have proven this run yet: answer at once
+		// rather than at the next interval.
+		m.wg.Go(func() { m.send(false, false) })
+	}
 	if m.gone {
 		m.gone = false
 		m.log.Info("peer is back", "path", p.name, "epoch", msg.Epoch)

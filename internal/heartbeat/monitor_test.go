@@ -145,7 +145,9 @@ func TestRTT(t *testing.T) {
 	a.preUDP, b.preUDP = ua, ub
 	start(t, a)
 	start(t, b)
-	eventually(t, "b hears a", func() bool { return b.Status().Received >= 1 })
+	// a's first message cannot echo b yet: b answers it at once (the
+	// answer is held at the relay) and counts it as unechoed.
+	eventually(t, "b hears a", func() bool { return b.Status().Drops[DropUnechoed] >= 1 })
 
 	// b answers 2ms after hearing a; the answer spends 5ms in flight.
 	clk.Advance(2 * time.Millisecond)
@@ -179,9 +181,11 @@ func TestRTT(t *testing.T) {
 	}
 }
 
-// peerMessage is a message as the peer "a" would send it to b on path p1.
+// peerMessage is a message as the peer "a" would send it to b on path p1,
+// echoing b's first message (sent at t0 when b started).
 func peerMessage(epoch, seq, term uint64) Message {
-	return Message{Node: "a", Path: "p1", Epoch: epoch, Seq: seq, Sent: t0.UnixNano(), State: role.Active, Term: term, Flags: FlagHealthy}
+	return Message{Node: "a", Path: "p1", Epoch: epoch, Seq: seq, Sent: t0.UnixNano(), Echo: t0.UnixNano(),
+		State: role.Active, Term: term, Flags: FlagHealthy}
 }
 
 func TestBadDatagramsAreDroppedAndCounted(t *testing.T) {
@@ -503,6 +507,10 @@ func TestStrangersCannotLockOutThePeer(t *testing.T) {
 	m.Path = ChannelPath
 	frame(t, c, m)
 	eventually(t, "peer heard over the channel", func() bool { return status(b, ChannelPath).Up })
+	// Every stranger past the cap was closed and counted.
+	if n := b.Status().Drops[DropChannelFull]; n < 3 {
+		t.Fatalf("%s drops = %d, want the 3 connections past %d counted", DropChannelFull, n, maxInbound)
+	}
 }
 
 // A message that arrives after a newer one (a TCP backlog after a heal, a

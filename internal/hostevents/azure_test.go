@@ -203,6 +203,30 @@ func TestAzurePeerUnhealthyWaits(t *testing.T) {
 	}
 }
 
+// A scale-set instance with no peer (bgp active-active): nobody to hand
+// over to, so it enters MAINTENANCE at once (withdrawing its announcements
+// while the other instances carry the traffic), acknowledges, and
+// resumes when the event is over. A paired node in the same state would
+// wait (TestAzurePeerUnhealthyWaits).
+func TestAzurePeerlessActiveWithdraws(t *testing.T) {
+	fx := hosteventstest.NewAzure("nva-a")
+	w, n := newWatcher(t, setup{cloud: "azure", endpoint: fx.Start(t), resume: true, peerless: true}, role.Snapshot{State: role.Active})
+	ctx := context.Background()
+	fx.Post(reboot("E1", "nva-a"))
+	w.Poll(ctx)
+	if c := n.Calls(); !slices.Equal(c, []string{"maintenance on"}) || !slices.Equal(fx.Acks(), []string{"E1"}) {
+		t.Fatalf("calls %v acks %v, want maintenance on (no switchover) and E1 acknowledged", c, fx.Acks())
+	}
+	if st := status(w); !st.Events[0].Drained || st.Events[0].Waiting != "" {
+		t.Fatalf("status %+v", st)
+	}
+	fx.Complete("E1")
+	w.Poll(ctx)
+	if c := n.Calls(); !slices.Equal(c, []string{"maintenance on", "maintenance off"}) {
+		t.Fatalf("after the event: calls %v, want maintenance off", c)
+	}
+}
+
 // A freeze of the active drains only when it may outlast the loss
 // tolerance (3s here); a freeze of the standby needs nothing.
 func TestAzureFreeze(t *testing.T) {

@@ -75,7 +75,7 @@ func (n *node) Calls() []string {
 
 type setup struct {
 	cloud, endpoint, vmName, stateDir string
-	resume                            bool
+	resume, peerless                  bool
 	clk                               clock.Clock
 }
 
@@ -94,7 +94,7 @@ func newWatcher(t *testing.T, s setup, start role.Snapshot) (*hostevents.Watcher
 	}
 	n := &node{}
 	w, err := hostevents.New(cfg, hostevents.Options{Node: n, Clock: s.clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		LossTolerance: 3 * time.Second, StateDir: s.stateDir})
+		LossTolerance: 3 * time.Second, StateDir: s.stateDir, Peerless: s.peerless})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,11 @@ type Options struct {
 	// over (heartbeat misses × interval): a Freeze of the active that
 	// may last longer is drained like a reboot.
 	LossTolerance time.Duration
+	// Peerless says the node has no peer (a scale-set instance announcing
+	// over BGP in active-active mode): an active node drains by entering
+	// MAINTENANCE at once, which withdraws its announcements while the
+	// other instances carry the traffic; there is no one to hand over to.
+	Peerless bool
 	// StateDir keeps hostevents.json, the events already drained for,
 	// so that a restarted node does not drain again for the same event.
 	StateDir string
@@ -176,6 +181,27 @@ func peerReady(s role.Snapshot) bool {
 	return s.PeerAlive && s.PeerKnown && s.Peer.State == role.Standby && s.Peer.Healthy && !s.Peer.Maintenance
 }
 
+// handOver moves the active role to a healthy standby peer for ev, or
+// records why it cannot (then the event waits, unacknowledged).
+func (w *Watcher) handOver(ctx context.Context, ev Event, h *handled, snap role.Snapshot, set func(func(*handled))) bool {
+	if !peerReady(snap) {
+		why := "the peer is not a healthy standby: staying active, not acknowledging (the platform's deadline runs)"
+		if h.Waiting != why {
+			w.log.Warn("planned host event: cannot hand over", "id", ev.ID, "kind", ev.Kind, "not_before", ev.NotBefore,
+				"peer_alive", snap.PeerAlive, "peer_state", snap.Peer.State.String(), "peer_healthy", snap.Peer.Healthy)
+		}
+		set(func(h *handled) { h.Waiting = why })
+		return false
+	}
+	w.log.Info("planned host event: handing over", "id", ev.ID, "kind", ev.Kind)
+	if err := w.opt.Node.Switchover(ctx); err != nil {
+		w.log.Warn("planned host event: switchover failed", "id", ev.ID, "err", err)
+		set(func(h *handled) { h.Error = "switchover: " + err.Error() })
+		return false
+	}
+	return true
+}
+
 // handle drains the node for one event, once.
 func (w *Watcher) handle(ctx context.Context, ev Event) {
 	w.mu.Lock()
@@ -212,19 +238,9 @@ func (w *Watcher) handle(ctx context.Context, ev Event) {
 		}
 		switch snap.State {
 		case role.Active:
-			if !peerReady(snap) {
-				why := "the peer is not a healthy standby: staying active, not acknowledging (the platform's deadline runs)"
-				if h.Waiting != why {
-					w.log.Warn("planned host event: cannot hand over", "id", ev.ID, "kind", ev.Kind, "not_before", ev.NotBefore,
-						"peer_alive", snap.PeerAlive, "peer_state", snap.Peer.State.String(), "peer_healthy", snap.Peer.Healthy)
-				}
-				set(func(h *handled) { h.Waiting = why })
-				return
-			}
-			w.log.Info("planned host event: handing over", "id", ev.ID, "kind", ev.Kind)
-			if err := w.opt.Node.Switchover(ctx); err != nil {
-				w.log.Warn("planned host event: switchover failed", "id", ev.ID, "err", err)
-				set(func(h *handled) { h.Error = "switchover: " + err.Error() })
+			if w.opt.Peerless {
+				w.log.Info("planned host event: no peer, withdrawing (the other instances carry the traffic)", "id", ev.ID, "kind", ev.Kind)
+			} else if !w.handOver(ctx, ev, h, snap, set) {
 				return
 			}
 			fallthrough

@@ -157,7 +157,8 @@ func StartEcho(h *Host, addr string) (*Echo, error) {
 
 // StartUDPServer answers every datagram sent to addr (network udp, udp4 or
 // udp6) in h's namespace with answer(request) until closed; answer may
-// return its argument, which is only valid during the call.
+// return its argument, which is only valid during the call, or nil to send
+// nothing.
 func StartUDPServer(h *Host, network, addr string, answer func(req []byte) []byte) (*Echo, error) {
 	pc, err := h.ListenPacket(network, addr)
 	if err != nil {
@@ -170,7 +171,9 @@ func StartUDPServer(h *Host, network, addr string, answer func(req []byte) []byt
 			if err != nil {
 				return
 			}
-			_, _ = pc.WriteTo(answer(buf[:n]), from)
+			if a := answer(buf[:n]); a != nil {
+				_, _ = pc.WriteTo(a, from)
+			}
 		}
 	}()
 	return &Echo{pc: pc}, nil

@@ -101,6 +101,15 @@ func TestPairForwardsAndFollowsLinks(t *testing.T) {
 	if err := udpRoundTrip(p.A, net.JoinHostPort(BHB, "7008")); err != nil {
 		t.Fatalf("nva-a to nva-b over hb: %v", err)
 	}
+	// A server whose answer is nil stays silent.
+	quiet, err := StartUDPServer(p.B, "udp4", net.JoinHostPort(BHB, "7010"), func([]byte) []byte { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	if err := udpRoundTripOnce(p.A, net.JoinHostPort(BHB, "7010")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a server answering nil: %v, want no datagram at all", err)
+	}
 
 	// A dead back link on nva-a breaks the path.
 	if err := p.A.SetLink(IfBack, false); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type Metrics struct {
 	transitions *prometheus.CounterVec
 	takeover    *prometheus.HistogramVec
 	reasserts   *prometheus.CounterVec
+	listeners   *listenerCollector
 }
 
 // New registers baton's metrics; status is read at every scrape.
@@ -47,8 +49,9 @@ func New(status func() api.Status) *Metrics {
 		reasserts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "baton_reassertions_total", Help: "Times the active node re-ran every action's announce-and-verify at once, by cause.",
 		}, []string{"cause"}),
+		listeners: &listenerCollector{dropped: map[string]func() uint64{}},
 	}
-	reg.MustRegister(m.transitions, m.takeover, m.reasserts, &statusCollector{status: status},
+	reg.MustRegister(m.transitions, m.takeover, m.reasserts, m.listeners, &statusCollector{status: status},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -56,7 +59,7 @@ func New(status func() api.Status) *Metrics {
 // Listen binds the metrics listener (listen "off" or "": none) and
 // returns its server: baton's limits, and the bearer token of tokenFile
 // when one is set.
-func Listen(listen, tokenFile string, h http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+func Listen(listen, tokenFile string, h http.Handler, log *slog.Logger) (*http.Server, *httpserve.Limited, error) {
 	if listen == "" || listen == "off" {
 		return nil, nil, nil
 	}
@@ -75,6 +78,35 @@ func Listen(listen, tokenFile string, h http.Handler, log *slog.Logger) (*http.S
 		return nil, nil, fmt.Errorf("binding metrics listener %s (metrics.listen): %w", listen, err)
 	}
 	return httpserve.New(httpserve.Bearer(token, h)), httpserve.Limit(l, 0), nil
+}
+
+// CountDrops exports dropped (a listener's count of connections it closed
+// at once) as baton_listener_dropped_total{listener=name}. Call it before
+// serving; a second call for a name replaces the first.
+func (m *Metrics) CountDrops(name string, dropped func() uint64) {
+	m.listeners.mu.Lock()
+	defer m.listeners.mu.Unlock()
+	m.listeners.dropped[name] = dropped
+}
+
+var descListenerDrops = prometheus.NewDesc("baton_listener_dropped_total",
+	"Connections a listener closed at once: its cap of concurrent connections or TLS handshakes reached, or a handshake refused.",
+	[]string{"listener"}, nil)
+
+// listenerCollector reads every listener's drop count at scrape time.
+type listenerCollector struct {
+	mu      sync.Mutex
+	dropped map[string]func() uint64
+}
+
+func (c *listenerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descListenerDrops }
+
+func (c *listenerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, f := range c.dropped {
+		ch <- prometheus.MustNewConstMetric(descListenerDrops, prometheus.CounterValue, float64(f()), name)
+	}
 }
 
 // Handler serves /metrics.

@@ -36,3 +36,20 @@ func TestExposition(t *testing.T) {
 		}
 	}
 }
+
+// Each listener's drop count is read at scrape time, by name.
+func TestListenerDrops(t *testing.T) {
+	m := New(func() api.Status { return api.Status{} })
+	var n uint64 = 3
+	m.CountDrops("api", func() uint64 { return n })
+	m.CountDrops("link", func() uint64 { return 0 })
+	n = 7
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`baton_listener_dropped_total{listener="api"} 7`, `baton_listener_dropped_total{listener="link"} 0`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+}

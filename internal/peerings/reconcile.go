@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // Provisioning states, as Azure spells them; AWS states are mapped onto
@@ -300,17 +301,14 @@ func ipLess(a, b string) bool {
 	return x.Less(y)
 }
 
-// Backoff bounds for retries and provisioning-state polls.
-const (
-	firstBackoff = time.Second
-	maxBackoff   = 30 * time.Second
-)
+// pollWaits is the wait between busy retries and provisioning-state polls.
+func pollWaits() retry.Doubling { return retry.Doubling{First: time.Second, Max: 30 * time.Second} }
 
 // apply starts one operation, retrying busy answers, and waits for its
 // final state; all within OperationTimeout.
 func (r *Reconciler) apply(ctx context.Context, rs RouteServer, op string, p Peering) error {
 	deadline := r.opt.Clock.Now().Add(r.opt.OperationTimeout)
-	wait := firstBackoff
+	wait := pollWaits()
 	for attempt := 1; ; attempt++ {
 		var err error
 		if op == "create" {
@@ -329,7 +327,7 @@ func (r *Reconciler) apply(ctx context.Context, rs RouteServer, op string, p Pee
 			return fmt.Errorf("%s peering %s (%s): still busy after %d attempts: %w", op, p.Name, p.IP, attempt, err)
 		}
 	}
-	wait = firstBackoff
+	wait = pollWaits()
 	for {
 		got, err := rs.Get(ctx, p.Name)
 		switch {
@@ -351,13 +349,11 @@ func (r *Reconciler) apply(ctx context.Context, rs RouteServer, op string, p Pee
 // errDeadline is returned when the operation deadline passes.
 var errDeadline = errors.New("operation deadline passed")
 
-// sleep waits *wait (doubling it for next time, capped), or fails if that
-// would pass deadline or ctx ends.
-func (r *Reconciler) sleep(ctx context.Context, wait *time.Duration, deadline time.Time) error {
-	d := *wait
-	if r.opt.Clock.Now().Add(d).After(deadline) {
+// sleep waits the next of wait's waits, or fails if that would pass
+// deadline or ctx ends.
+func (r *Reconciler) sleep(ctx context.Context, wait *retry.Doubling, deadline time.Time) error {
+	if r.opt.Clock.Now().Add(wait.Peek()).After(deadline) {
 		return errDeadline
 	}
-	*wait = min(2*d, maxBackoff)
-	return clock.Sleep(ctx, r.opt.Clock, d)
+	return clock.Sleep(ctx, r.opt.Clock, wait.Next())
 }

@@ -82,3 +82,36 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 		t.Fatal("stream not served after Accept errors")
 	}
 }
+
+// A connection whose handshake is refused (garbage, no certificate) is
+// counted in Dropped.
+func TestRefusedHandshakesCounted(t *testing.T) {
+	dir := t.TempDir()
+	if err := pki.Generate(dir, []string{"a", "b"}, time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	b := link(t, dir, "b", "a", "127.0.0.1:0", "127.0.0.1:9")
+	if err := b.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = b.Run(ctx) }()
+	for range 3 {
+		c, err := net.Dial("tcp", b.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, _ = c.Read(make([]byte, 64)) // returns once the link closes it
+		c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Dropped() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Dropped = %d after 3 refused handshakes", b.Dropped())
+		}
+		runtime.Gosched()
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
@@ -76,6 +77,7 @@ type Link struct {
 	warnMu     sync.Mutex
 	warnedAt   time.Time
 	suppressed int // refused handshakes not logged since warnedAt
+	dropped    atomic.Uint64
 }
 
 // New loads the certificates and returns a link; nothing is bound yet.
@@ -201,6 +203,7 @@ func (l *Link) Run(ctx context.Context) error {
 		select {
 		case l.handshakes <- struct{}{}:
 		default:
+			l.dropped.Add(1)
 			l.warn("peer link: too many handshakes at once; connection closed", "remote", c.RemoteAddr().String())
 			c.Close()
 			continue
@@ -212,6 +215,11 @@ func (l *Link) Run(ctx context.Context) error {
 		}()
 	}
 }
+
+// Dropped counts the connections closed before a stream: over the cap of
+// handshakes at once, or whose handshake was refused (no certificate, the
+// wrong node's or a foreign CA's, garbage, or silence past its deadline).
+func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
 // warn logs at most once per warnEvery, saying how many were left out.
 func (l *Link) warn(msg string, args ...any) {
@@ -239,6 +247,7 @@ func (l *Link) serve(ctx context.Context, raw net.Conn) {
 	cancel()
 	<-l.handshakes
 	if err != nil {
+		l.dropped.Add(1)
 		l.warn("peer link handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
 		raw.Close()
 		return

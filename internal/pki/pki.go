@@ -25,6 +25,15 @@ import (
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
 
+// CheckName reports whether n can be a node name: names become file
+// names, so the node.name rule, and never a path ("..", "../x").
+func CheckName(n string) error {
+	if !nodeNameRe.MatchString(n) || strings.Trim(n, ".") == "" {
+		return fmt.Errorf("node name %q: use 1 to 63 letters, digits, '.', '_' or '-', as node.name does, and not only dots", n)
+	}
+	return nil
+}
+
 // Files lists what Generate writes, relative to the output directory.
 func Files(nodes []string) []string {
 	out := []string{"ca.crt", "ca.key", "heartbeat.key"}
@@ -43,10 +52,8 @@ func Generate(dir string, nodes []string, validity time.Duration, force bool) er
 		return errors.New("no node names given")
 	}
 	for _, n := range nodes {
-		// Names become file names in dir: the node.name rule, and never
-		// a path ("..", "../x").
-		if !nodeNameRe.MatchString(n) || strings.Trim(n, ".") == "" {
-			return fmt.Errorf("node name %q: use 1 to 63 letters, digits, '.', '_' or '-', as node.name does, and not only dots", n)
+		if err := CheckName(n); err != nil {
+			return err
 		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -1,8 +1,9 @@
 // Package policy generates the least-privilege cloud permissions for a
-// routes/addresses configuration: an AWS IAM policy document scoped by
-// route-table ARNs, VPC or tag, or an Azure custom role scoped to the
-// resource groups involved. It lists exactly the calls baton makes for that
-// configuration and nothing more. `baton policy --cloud aws|azure` calls it.
+// configuration's routes, addresses, dns, bgp.peerings and witness
+// sections: an AWS IAM policy document scoped by route-table ARNs, VPC or
+// tag, or an Azure custom role scoped to the resource groups involved. It
+// lists exactly the calls baton makes for that configuration and nothing
+// more. `baton policy --cloud aws|azure` calls it.
 package policy
 
 import (
@@ -16,7 +17,9 @@ import (
 	"github.com/batonha/baton/internal/action/addresses"
 	"github.com/batonha/baton/internal/action/dns"
 	"github.com/batonha/baton/internal/action/routes"
+	"github.com/batonha/baton/internal/peerings"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/witness"
 )
 
 // AWSOptions fill the ARNs; empty fields become "*".
@@ -26,6 +29,12 @@ type AWSOptions struct {
 	Account   string
 	Fencing   bool // a witness is configured: route writes are fenced by a tag
 	DNS       *dns.Config
+	// Peerings is the bgp.peerings section (`baton peerings`); only an
+	// aws provider adds statements.
+	Peerings *peerings.Config
+	// Witness is the witness section; only a dynamodb witness adds
+	// statements (see Notes for the others).
+	Witness *witness.Config
 }
 
 // Statement is one IAM policy statement.
@@ -47,8 +56,10 @@ type Document struct {
 // nil, not both). Describe calls cannot be scoped by resource in EC2 and get
 // "*"; every write is scoped.
 func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
-	if (r == nil || r.AWS == nil) && (a == nil || a.AWS == nil) && (o.DNS == nil || o.DNS.AWS == nil) {
-		return nil, errors.New("generating AWS policy: none of routes.aws, addresses.aws or dns.aws is configured")
+	awsPeerings := o.Peerings != nil && o.Peerings.Provider == peerings.ProviderAWS
+	awsWitness := o.Witness != nil && o.Witness.Type == witness.TypeDynamoDB
+	if (r == nil || r.AWS == nil) && (a == nil || a.AWS == nil) && (o.DNS == nil || o.DNS.AWS == nil) && !awsPeerings && !awsWitness {
+		return nil, errors.New("generating AWS policy: none of routes.aws, addresses.aws, dns.aws, bgp.peerings (provider aws) or a dynamodb witness is configured")
 	}
 	part, region, account := o.Partition, o.Region, o.Account
 	if part == "" {
@@ -60,7 +71,13 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 	if account == "" {
 		account = "*"
 	}
-	arn := func(res string) string { return fmt.Sprintf("arn:%s:ec2:%s:%s:%s", part, region, account, res) }
+	arnIn := func(svc, reg, res string) string {
+		if reg == "" {
+			reg = region
+		}
+		return fmt.Sprintf("arn:%s:%s:%s:%s:%s", part, svc, reg, account, res)
+	}
+	arn := func(res string) string { return arnIn("ec2", region, res) }
 	var describe []string
 	var stmts []Statement
 	if r != nil && r.AWS != nil {
@@ -116,9 +133,52 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 			}
 			stmts = append(stmts, Statement{Sid: "BatonElasticIPs", Effect: "Allow", Action: []string{"ec2:AssociateAddress"}, Resource: res})
 		}
+		if o.Fencing {
+			// With a witness the token is also a tag on this node's ENI
+			// and on every Elastic IP (both nodes name them).
+			res := []string{eni}
+			for _, e := range c.ElasticIPs {
+				if e.AllocationID == "" {
+					res = []string{eni, arn("elastic-ip/*")}
+					break
+				}
+				res = append(res, arn("elastic-ip/"+e.AllocationID))
+			}
+			stmts = append(stmts, Statement{Sid: "BatonAddressFencing", Effect: "Allow", Action: []string{"ec2:CreateTags"}, Resource: res,
+				Condition: map[string]map[string]any{"ForAllValues:StringEquals": {"aws:TagKeys": routes.FenceTag}}})
+		}
 	}
 	if o.DNS != nil && o.DNS.AWS != nil {
 		stmts = append(stmts, route53Statements(part, o.DNS)...)
+	}
+	if awsPeerings {
+		// baton peerings: list the group's instances and the endpoints'
+		// peers, create a peer (tagged baton:peering on creation) on the
+		// named endpoints, delete peers.
+		c := o.Peerings.AWS
+		describe = append(describe, "ec2:DescribeInstances", "ec2:DescribeRouteServerPeers")
+		peer := arnIn("ec2", c.Region, "route-server-peer/*")
+		create := Statement{Sid: "BatonPeeringsCreate", Effect: "Allow", Action: []string{"ec2:CreateRouteServerPeer"}}
+		for _, e := range c.Endpoints {
+			create.Resource = append(create.Resource, arnIn("ec2", c.Region, "route-server-endpoint/"+e))
+		}
+		create.Resource = append(create.Resource, peer)
+		stmts = append(stmts, create,
+			Statement{Sid: "BatonPeeringsTag", Effect: "Allow", Action: []string{"ec2:CreateTags"}, Resource: []string{peer},
+				Condition: map[string]map[string]any{"StringEquals": {"ec2:CreateAction": "CreateRouteServerPeer"}}},
+			Statement{Sid: "BatonPeeringsDelete", Effect: "Allow", Action: []string{"ec2:DeleteRouteServerPeer"}, Resource: []string{peer}})
+	}
+	if awsWitness {
+		// The lease item (and, for baton peerings on several hosts, its
+		// -peerings item): conditional updates and reads, nothing else.
+		w := o.Witness.DynamoDB
+		keys := []string{w.Key}
+		if o.Peerings != nil {
+			keys = append(keys, w.Key+"-peerings")
+		}
+		stmts = append(stmts, Statement{Sid: "BatonWitness", Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+			Resource:  []string{arnIn("dynamodb", w.Region, "table/"+w.Table)},
+			Condition: map[string]map[string]any{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": keys}}})
 	}
 	sort.Strings(describe)
 	if len(describe) > 0 {
@@ -134,6 +194,12 @@ type AzureOptions struct {
 	Scopes  []string
 	Fencing bool // a witness is configured: the fencing token is a route-table tag
 	DNS     *dns.Config
+	// Peerings is the bgp.peerings section; only an azure provider adds
+	// actions.
+	Peerings *peerings.Config
+	// Witness is the witness section; only an azureblob witness using the
+	// default credential adds data actions (see Notes for the others).
+	Witness *witness.Config
 }
 
 // Role is an Azure custom role definition as `az role definition create`
@@ -153,10 +219,13 @@ type Role struct {
 // scopes are the resource groups of every table, NIC and public IP named;
 // tag discovery without a resource group needs the subscription.
 func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error) {
-	if (r == nil || r.Azure == nil) && (a == nil || a.Azure == nil) && (o.DNS == nil || o.DNS.Azure == nil) {
-		return nil, errors.New("generating Azure role: none of routes.azure, addresses.azure or dns.azure is configured")
+	azPeerings := o.Peerings != nil && o.Peerings.Provider == peerings.ProviderAzure
+	azWitness := o.Witness != nil && o.Witness.Type == witness.TypeAzureBlob && o.Witness.AzureBlob.Credential != witness.CredentialSharedKey
+	if (r == nil || r.Azure == nil) && (a == nil || a.Azure == nil) && (o.DNS == nil || o.DNS.Azure == nil) && !azPeerings && !azWitness {
+		return nil, errors.New("generating Azure role: none of routes.azure, addresses.azure, dns.azure, bgp.peerings (provider azure) or an azureblob witness is configured")
 	}
 	acts := map[string]bool{}
+	dataActs := map[string]bool{}
 	scopes := map[string]bool{}
 	rg := func(id, typ string) error {
 		p, err := azure.ParseID(id, typ)
@@ -217,15 +286,65 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 		}
 		scopes[fmt.Sprintf("/subscriptions/%s/resourceGroups/%s", o.DNS.Azure.SubscriptionID, o.DNS.Azure.ResourceGroup)] = true
 	}
+	if azPeerings {
+		// baton peerings: the route server is a virtual hub; its BGP
+		// connections are listed, created and deleted; the scale set's
+		// instances are read from their NICs.
+		c := o.Peerings.Azure
+		acts["Microsoft.Network/virtualHubs/read"] = true
+		acts["Microsoft.Network/virtualHubs/bgpConnections/read"] = true
+		acts["Microsoft.Network/virtualHubs/bgpConnections/write"] = true
+		acts["Microsoft.Network/virtualHubs/bgpConnections/delete"] = true
+		acts["Microsoft.Compute/virtualMachineScaleSets/networkInterfaces/read"] = true
+		vmssRG := c.ScaleSetResourceGroup
+		if vmssRG == "" {
+			vmssRG = c.ResourceGroup
+		}
+		for _, g := range []string{c.ResourceGroup, vmssRG} {
+			scopes[fmt.Sprintf("/subscriptions/%s/resourceGroups/%s", c.SubscriptionID, g)] = true
+		}
+	}
+	if azWitness {
+		// The lease blob: created empty, its properties read, leased
+		// (acquire, renew, release, break: all blob writes) and its
+		// metadata set under the lease.
+		dataActs["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"] = true
+		dataActs["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write"] = true
+	}
 	role := Role{Name: o.Name, IsCustom: true, NotActions: []string{}, DataActions: []string{}, NotDataActions: []string{}}
 	if role.Name == "" {
 		role.Name = "baton failover"
 	}
 	role.Description = "Lets baton point route tables and move addresses to the active appliance."
+	if azPeerings || azWitness {
+		var does []string
+		if len(acts) > 0 && (r != nil || a != nil || o.DNS != nil) {
+			does = append(does, "steer traffic to the active appliance")
+		}
+		if azPeerings {
+			does = append(does, "keep the route server's peerings in step with the scale set")
+		}
+		if azWitness {
+			does = append(does, "hold the witness lease")
+		}
+		last := len(does) - 1
+		if last > 0 {
+			does[last] = "and " + does[last]
+		}
+		sep := ", "
+		if len(does) == 2 {
+			sep = " "
+		}
+		role.Description = "Lets baton " + strings.Join(does, sep) + "."
+	}
 	for k := range acts {
 		role.Actions = append(role.Actions, k)
 	}
 	slices.Sort(role.Actions)
+	for k := range dataActs {
+		role.DataActions = append(role.DataActions, k)
+	}
+	slices.Sort(role.DataActions)
 	if len(o.Scopes) > 0 {
 		role.AssignableScopes = slices.Clone(o.Scopes)
 	} else {
@@ -233,6 +352,9 @@ func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error
 			role.AssignableScopes = append(role.AssignableScopes, s)
 		}
 		slices.SortFunc(role.AssignableScopes, func(x, y string) int { return strings.Compare(strings.ToLower(x), strings.ToLower(y)) })
+	}
+	if len(role.AssignableScopes) == 0 {
+		return nil, errors.New("generating Azure role: no section names a subscription or resource group to scope it to (an azureblob witness alone); give the scopes (baton policy --scope /subscriptions/SUB/resourceGroups/RG)")
 	}
 	return json.MarshalIndent(role, "", "  ")
 }
@@ -251,4 +373,38 @@ func route53Statements(part string, c *dns.Config) []Statement {
 			}}},
 		{Sid: "BatonDNSWait", Effect: "Allow", Action: []string{"route53:GetChange"}, Resource: []string{fmt.Sprintf("arn:%s:route53:::change/*", part)}},
 	}
+}
+
+// Notes says what a permission document for cloud ("aws" or "azure")
+// cannot express for the peerings and witness sections: permissions that
+// live elsewhere (etcd's own users, the other cloud's document) or need a
+// scope only the operator knows.
+func Notes(cloud string, p *peerings.Config, w *witness.Config) []string {
+	var out []string
+	if p != nil && p.Provider != cloud {
+		out = append(out, fmt.Sprintf("bgp.peerings uses provider %s: its permissions are in baton policy --cloud %s", p.Provider, p.Provider))
+	}
+	if w == nil {
+		return out
+	}
+	keys := func(k string) string {
+		if p != nil {
+			return k + " and " + k + "-peerings"
+		}
+		return k
+	}
+	switch {
+	case w.Type == witness.TypeEtcd:
+		out = append(out, fmt.Sprintf("witness etcd: no cloud permission; with etcd authentication, give the node's etcd user readwrite on %s (etcdctl role grant-permission ROLE readwrite %s)", keys(w.Etcd.Key), w.Etcd.Key))
+	case w.Type == witness.TypeDynamoDB && cloud != "aws":
+		out = append(out, "witness dynamodb: its permissions are in baton policy --cloud aws")
+	case w.Type == witness.TypeAzureBlob && cloud != "azure":
+		out = append(out, "witness azureblob: its permissions are in baton policy --cloud azure")
+	case w.Type == witness.TypeAzureBlob && w.AzureBlob.Credential == witness.CredentialSharedKey:
+		out = append(out, "witness azureblob: credential shared_key needs no role (the account key grants everything: keep key_file 0600)")
+	case w.Type == witness.TypeAzureBlob:
+		out = append(out, fmt.Sprintf("witness azureblob: assign the role's data actions at the container %s/%s (.../storageAccounts/ACCOUNT/blobServices/default/containers/%s); add the storage account's resource group to AssignableScopes if it is not listed",
+			strings.TrimSuffix(w.AzureBlob.AccountURL, "/"), w.AzureBlob.Container, w.AzureBlob.Container))
+	}
+	return out
 }

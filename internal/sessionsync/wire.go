@@ -107,15 +107,6 @@ func AppendBatchHeader(b []byte, seq uint64, flags uint8, count int) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(count))
 }
 
-// EncodeBatch encodes a whole batch.
-func EncodeBatch(b []byte, bt *Batch) []byte {
-	b = AppendBatchHeader(b, bt.Seq, bt.Flags, len(bt.Records))
-	for i := range bt.Records {
-		b = AppendRecord(b, &bt.Records[i])
-	}
-	return b
-}
-
 type reader struct {
 	b   []byte
 	err error

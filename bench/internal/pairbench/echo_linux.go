@@ -1,9 +1,7 @@
 package pairbench
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -147,43 +145,20 @@ func (c *Client) Close() {
 	unix.Close(c.fd)
 }
 
-// Responder answers echo requests in one appliance's namespace, on any
-// address (so on the VIP too, whichever node holds it), appending its
-// appliance index.
-type Responder struct {
-	conn net.PacketConn
-	done chan struct{}
-}
-
-func StartResponder(h *lab.Host, index, port int) (*Responder, error) {
-	c, err := h.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+// startResponder answers echo requests in one appliance's namespace, on
+// any address (so on the VIP too, whichever node holds it), appending its
+// appliance index; requests of another length get no answer.
+func startResponder(h *lab.Host, index, port int) (*lab.Echo, error) {
+	e, err := lab.StartUDPServer(h, "udp4", fmt.Sprintf(":%d", port), func(req []byte) []byte {
+		if len(req) != 8 {
+			return nil
+		}
+		return append(req[:8:8], byte(index))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("starting the echo responder on %s: %w", h.Name(), err)
 	}
-	r := &Responder{conn: c, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		buf := make([]byte, 64)
-		for {
-			n, from, err := c.ReadFrom(buf)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue
-			}
-			if n != 8 {
-				continue
-			}
-			_, _ = c.WriteTo(append(buf[:8:8], byte(index)), from)
-		}
-	}()
-	return r, nil
-}
-
-func (r *Responder) Close() {
-	r.conn.Close()
-	<-r.done
+	return e, nil
 }
 
 // EchoPort is the responders' UDP port; the client sends to
@@ -194,7 +169,7 @@ const EchoPort = 7009
 // the client namespace sending to the VIP.
 type Echo struct {
 	Client *Client
-	resp   [2]*Responder
+	resp   [2]*lab.Echo
 }
 
 // StartEcho starts the responders and a client sending every period.
@@ -206,7 +181,7 @@ func StartEcho(e *Env, period time.Duration) (x *Echo, err error) {
 		}
 	}()
 	for i, h := range e.Pair.Appliances() {
-		if x.resp[i], err = StartResponder(h, i, EchoPort); err != nil {
+		if x.resp[i], err = startResponder(h, i, EchoPort); err != nil {
 			return nil, err
 		}
 	}
@@ -221,7 +196,7 @@ func (x *Echo) Close() {
 	}
 	for _, r := range x.resp {
 		if r != nil {
-			r.Close()
+			_ = r.Close()
 		}
 	}
 }

@@ -2,28 +2,15 @@ package pairbench
 
 import (
 	"math"
-	"slices"
 	"strconv"
 	"time"
+
+	"github.com/batonha/baton/internal/lab/stats"
 )
 
-// Percentile returns the p-th percentile (0..100) of xs by linear
-// interpolation between closest ranks; NaN for no samples. xs is not
-// modified.
-func Percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 1 {
-		return s[0]
-	}
-	rank := p / 100 * float64(len(s)-1)
-	lo := int(math.Floor(rank))
-	hi := min(lo+1, len(s)-1)
-	return s[lo] + (rank-float64(lo))*(s[hi]-s[lo])
-}
+// Percentile returns the p-th percentile (0..100) of xs, as every
+// benchmark line reports it (stats.Percentile); NaN for no samples.
+func Percentile(xs []float64, p float64) float64 { return stats.Percentile(xs, p) }
 
 // Millis converts a duration to float milliseconds.
 func Millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -57,16 +57,27 @@ resource "aws_iam_role" "nva" {
   })
 }
 
-# `baton policy --cloud aws` for the routes section, plus the witness.
+# `baton policy --cloud aws` for this configuration: the routes section,
+# its fencing tag and the witness (go test ./deploy/ compares the actions).
 resource "aws_iam_role_policy" "baton" {
   name = "baton"
   role = aws_iam_role.nva.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
-      { Sid = "BatonDescribe", Effect = "Allow", Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeRouteTables"], Resource = ["*"] },
+      { Sid = "BatonDescribe", Effect = "Allow", Action = ["ec2:DescribeRouteTables"], Resource = ["*"] },
       { Sid = "BatonRoutes", Effect = "Allow", Action = ["ec2:ReplaceRoute"], Resource = local.table_arns },
-      { Sid = "BatonWitness", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], Resource = [aws_dynamodb_table.witness.arn] },
+      # With a witness every route write records its fencing token in a
+      # tag of the table: that tag and nothing else.
+      {
+        Sid       = "BatonFencing", Effect = "Allow", Action = ["ec2:CreateTags"], Resource = local.table_arns,
+        Condition = { "ForAllValues:StringEquals" = { "aws:TagKeys" = "baton:fencing-token" } }
+      },
+      # The lease item: conditional updates and reads, nothing else.
+      {
+        Sid       = "BatonWitness", Effect = "Allow", Action = ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource = [aws_dynamodb_table.witness.arn],
+        Condition = { "ForAllValues:StringEquals" = { "dynamodb:LeadingKeys" = ["baton"] } }
+      },
     ]
   })
 }

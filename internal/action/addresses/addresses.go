@@ -20,13 +20,14 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	provaws "github.com/batonha/baton/internal/provider/aws"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // Options are the dependencies of an Action.
 type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock
-	Backoff routes.Backoff // shared retry policy (jittered, Retry-After aware)
+	Backoff retry.Backoff // shared retry policy (jittered, Retry-After aware)
 	// Observe, when set, is called after every address change (metrics).
 	Observe func(Change)
 }
@@ -83,6 +84,9 @@ func fillBackoff(opts Options, attempts int) Options {
 	}
 	if opts.Backoff.Logger == nil {
 		opts.Backoff.Logger = opts.Logger
+	}
+	if opts.Backoff.Component == "" {
+		opts.Backoff.Component = "addresses"
 	}
 	if opts.Backoff.Attempts == 0 {
 		opts.Backoff.Attempts = attempts

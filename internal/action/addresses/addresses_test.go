@@ -23,6 +23,7 @@ import (
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/provider/aws/awstest"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/retry"
 )
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -34,7 +35,7 @@ const (
 )
 
 func opts(fk *clock.Fake) Options {
-	return Options{Clock: fk, Backoff: routes.Backoff{Base: 100 * time.Millisecond, Max: time.Second, Attempts: 4, Jitter: func(c time.Duration) time.Duration { return c }}}
+	return Options{Clock: fk, Backoff: retry.Backoff{Base: 100 * time.Millisecond, Max: time.Second, Attempts: 4, Jitter: func(c time.Duration) time.Duration { return c }}}
 }
 
 // drive runs fn, advancing the fake clock whenever a backoff waits on it.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 
+	"github.com/batonha/baton/internal/config/rule"
 	"github.com/batonha/baton/internal/provider/azure"
 )
 
@@ -53,95 +54,101 @@ var (
 
 // Validate returns every problem, each prefixed with its key path.
 func (c Config) Validate() []error {
-	var errs []error
-	add := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
+	return rule.Errors("addresses", c.Check)
+}
+
+// Check reports every problem with a key relative to the section
+// (config.Checker).
+func (c *Config) Check(report func(key, msg string)) {
+	r := rule.New(report)
 	switch c.Cloud {
 	case "aws":
 		if c.AWS == nil {
-			add("addresses.aws: required when cloud is aws")
+			r.Errorf("aws", "required when cloud is aws")
 		}
 		if c.Azure != nil {
-			add("addresses.azure: set, but cloud is aws")
+			r.Errorf("azure", "set, but cloud is aws")
 		}
 	case "azure":
 		if c.Azure == nil {
-			add("addresses.azure: required when cloud is azure")
+			r.Errorf("azure", "required when cloud is azure")
 		}
 		if c.AWS != nil {
-			add("addresses.aws: set, but cloud is azure")
+			r.Errorf("aws", "set, but cloud is azure")
 		}
 	default:
-		add("addresses.cloud: %q is not aws or azure", c.Cloud)
+		r.Errorf("cloud", "%q is not aws or azure", c.Cloud)
 	}
 	if c.Attempts < 0 || c.Attempts > 100 {
-		add("addresses.attempts: %d is outside 0..100", c.Attempts)
+		r.Errorf("attempts", "%d is outside 0..100", c.Attempts)
 	}
 	if a := c.AWS; a != nil {
+		r := r.At("aws")
 		if !reENI.MatchString(a.LocalENI) {
-			add("addresses.aws.local_eni: %q is not an ENI ID (eni-…)", a.LocalENI)
+			r.Errorf("local_eni", "%q is not an ENI ID (eni-…)", a.LocalENI)
 		}
 		if len(a.PrivateIPs) == 0 && len(a.ElasticIPs) == 0 {
-			add("addresses.aws: nothing to move; set private_ips or elastic_ips")
+			r.Errorf("", "nothing to move; set private_ips or elastic_ips")
 		}
-		errs = append(errs, ips("addresses.aws.private_ips", a.PrivateIPs)...)
+		ips(r.At("private_ips"), a.PrivateIPs)
 		for i, e := range a.ElasticIPs {
-			p := fmt.Sprintf("addresses.aws.elastic_ips[%d]", i)
+			r := r.At(fmt.Sprintf("elastic_ips[%d]", i))
 			switch {
 			case e.AllocationID != "" && e.PublicIP != "":
-				add("%s: allocation_id and public_ip are exclusive; name the address one way", p)
+				r.Errorf("", "allocation_id and public_ip are exclusive; name the address one way")
 			case e.AllocationID == "" && e.PublicIP == "":
-				add("%s: one of allocation_id or public_ip is required", p)
+				r.Errorf("", "one of allocation_id or public_ip is required")
 			case e.AllocationID != "" && !reAlloc.MatchString(e.AllocationID):
-				add("%s.allocation_id: %q is not an allocation ID (eipalloc-…)", p, e.AllocationID)
+				r.Errorf("allocation_id", "%q is not an allocation ID (eipalloc-…)", e.AllocationID)
 			}
 			if e.PublicIP != "" {
 				if _, err := netip.ParseAddr(e.PublicIP); err != nil {
-					add("%s.public_ip: %q is not an IP address", p, e.PublicIP)
+					r.Errorf("public_ip", "%q is not an IP address", e.PublicIP)
 				}
 			}
 			if e.PrivateIP != "" {
 				if _, err := netip.ParseAddr(e.PrivateIP); err != nil {
-					add("%s.private_ip: %q is not an IP address", p, e.PrivateIP)
+					r.Errorf("private_ip", "%q is not an IP address", e.PrivateIP)
 				}
 			}
 		}
 	}
 	if z := c.Azure; z != nil {
+		r := r.At("azure")
 		if !reUUID.MatchString(z.SubscriptionID) {
-			add("addresses.azure.subscription_id: %q is not a subscription GUID", z.SubscriptionID)
+			r.Errorf("subscription_id", "%q is not a subscription GUID", z.SubscriptionID)
 		}
 		if _, err := azure.ParseID(z.LocalNIC, "Microsoft.Network/networkInterfaces"); err != nil {
-			add("addresses.azure.local_nic: %w", err)
+			r.Errorf("local_nic", "%v", err)
 		}
 		if _, err := azure.ParseID(z.PeerNIC, "Microsoft.Network/networkInterfaces"); err != nil {
-			add("addresses.azure.peer_nic: %w", err)
+			r.Errorf("peer_nic", "%v", err)
 		} else if z.PeerNIC == z.LocalNIC {
-			add("addresses.azure.peer_nic: equals local_nic")
+			r.Errorf("peer_nic", "equals local_nic")
 		}
 		if len(z.PrivateIPs) == 0 && len(z.PublicIPs) == 0 {
-			add("addresses.azure: nothing to move; set private_ips or public_ips")
+			r.Errorf("", "nothing to move; set private_ips or public_ips")
 		}
-		errs = append(errs, ips("addresses.azure.private_ips", z.PrivateIPs)...)
+		ips(r.At("private_ips"), z.PrivateIPs)
 		for i, id := range z.PublicIPs {
 			if _, err := azure.ParseID(id, "Microsoft.Network/publicIPAddresses"); err != nil {
-				add("addresses.azure.public_ips[%d]: %w", i, err)
+				r.Errorf(fmt.Sprintf("public_ips[%d]", i), "%v", err)
 			}
 		}
 	}
-	return errs
 }
 
-func ips(path string, list []string) []error {
-	var errs []error
+// ips checks a list of IP addresses, each once.
+func ips(r *rule.Report, list []string) {
 	seen := map[string]bool{}
 	for i, s := range list {
+		key := fmt.Sprintf("[%d]", i)
 		if _, err := netip.ParseAddr(s); err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d]: %q is not an IP address", path, i, s))
+			r.Errorf(key, "%q is not an IP address", s)
 		}
 		if seen[s] {
-			errs = append(errs, fmt.Errorf("%s[%d]: %q is listed twice", path, i, s))
+			r.Errorf(key, "%q is listed twice", s)
 		}
 		seen[s] = true
 	}
-	return errs
 }

@@ -21,12 +21,11 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 	"github.com/batonha/baton/internal/procgroup"
 	"github.com/batonha/baton/internal/store"
 )
 
-// DefaultTimeout applies when config.Hooks.Timeout is zero.
+// DefaultTimeout applies when Config.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
 // QueueSize bounds the transitions waiting for the worker. When it is
@@ -84,7 +83,7 @@ type Runner struct {
 // BATON_OLD_STATE, BATON_NEW_STATE, BATON_REASON, BATON_TERM, BATON_TIME
 // (RFC 3339, UTC, nanoseconds) and the daemon's PATH; they run in "/"
 // with no arguments and stdin from /dev/null. Their timeouts run on clk.
-func New(cfg config.Hooks, clk clock.Clock, log *slog.Logger) (*Runner, error) {
+func New(cfg Config, clk clock.Clock, log *slog.Logger) (*Runner, error) {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

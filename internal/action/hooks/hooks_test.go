@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
 var epoch = time.Date(2025, 6, 7, 8, 9, 10, 123456789, time.UTC)
@@ -95,7 +94,7 @@ func writeFifo(t *testing.T, p string) {
 	}
 }
 
-func newRunner(t *testing.T, cfg config.Hooks, log *slog.Logger) (*Runner, *clock.Fake) {
+func newRunner(t *testing.T, cfg Config, log *slog.Logger) (*Runner, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(epoch)
 	r, err := New(cfg, clk, log)
@@ -133,7 +132,7 @@ func TestEnvironment(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "env")
 	hook := script(t, dir, "env.sh", fmt.Sprintf("env > %q; pwd >> %q", out, out))
-	r, _ := newRunner(t, config.Hooks{Active: []string{hook}}, nil)
+	r, _ := newRunner(t, Config{Active: []string{hook}}, nil)
 	r.Run(Transition{Node: "nva-a", Peer: "nva-b", From: "STANDBY", To: "ACTIVE",
 		Reason: "peer lost on all paths", Term: 17, At: epoch.In(time.FixedZone("X", 3600))})
 	wait(t, r)
@@ -183,7 +182,7 @@ func TestOrder(t *testing.T) {
 		return script(t, dir, name, fmt.Sprintf(`echo "%s:$BATON_NEW_STATE:$BATON_TERM" >> %q`, name, logf))
 	}
 	a, b, c, f := mk("a"), mk("b"), mk("c"), mk("f")
-	r, _ := newRunner(t, config.Hooks{Active: []string{a, b}, Standby: []string{c}, Fault: []string{f}}, nil)
+	r, _ := newRunner(t, Config{Active: []string{a, b}, Standby: []string{c}, Fault: []string{f}}, nil)
 	r.Run(Transition{To: "ACTIVE", Term: 1})
 	r.Run(Transition{To: "standby", Term: 2})
 	r.Run(Transition{To: "INIT", Term: 3}) // no hooks
@@ -206,7 +205,7 @@ func TestFailureIsRecordedAndNextHookRuns(t *testing.T) {
 	bad := script(t, dir, "bad.sh", "exit 7")
 	good := script(t, dir, "good.sh", fmt.Sprintf("touch %q", marker))
 	missing := filepath.Join(dir, "missing.sh")
-	r, _ := newRunner(t, config.Hooks{Fault: []string{bad, missing, good}}, nil)
+	r, _ := newRunner(t, Config{Fault: []string{bad, missing, good}}, nil)
 	r.Run(Transition{To: "FAULT", Term: 1})
 	wait(t, r)
 	if _, err := os.Stat(marker); err != nil {
@@ -232,7 +231,7 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 	started := fifo(t, dir, "started")
 	pidFile := filepath.Join(dir, "pid")
 	hook := script(t, dir, "hang.sh", fmt.Sprintf("sleep 600 &\necho $! > %q\necho up > %q\nwait", pidFile, started))
-	r, clk := newRunner(t, config.Hooks{Timeout: 5 * time.Second, Active: []string{hook}}, nil)
+	r, clk := newRunner(t, Config{Timeout: 5 * time.Second, Active: []string{hook}}, nil)
 	r.Run(Transition{To: "ACTIVE", Term: 9})
 	if got := readFifo(t, started); got != "up" {
 		t.Fatalf("hook said %q", got)
@@ -297,7 +296,7 @@ echo "$BATON_TERM" >> %q`, started, release, logf))
 func TestRunDoesNotBlock(t *testing.T) {
 	dir := t.TempDir()
 	hook, started, release, logf := gateHook(t, dir)
-	r, _ := newRunner(t, config.Hooks{Active: []string{hook}, Standby: []string{hook}}, nil)
+	r, _ := newRunner(t, Config{Active: []string{hook}, Standby: []string{hook}}, nil)
 	r.Run(Transition{To: "ACTIVE", Term: 1})
 	readFifo(t, started) // the hook now runs, blocked on release
 
@@ -331,7 +330,7 @@ func TestQueueOverflowDropsOldest(t *testing.T) {
 	hook, started, release, logf := gateHook(t, dir)
 	var buf syncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	r, _ := newRunner(t, config.Hooks{Active: []string{hook}}, log)
+	r, _ := newRunner(t, Config{Active: []string{hook}}, log)
 	r.Run(Transition{To: "ACTIVE", Term: 1})
 	readFifo(t, started)
 	const extra = 3
@@ -362,7 +361,7 @@ func TestOutputLogged(t *testing.T) {
 	hook := script(t, dir, "talk.sh", fmt.Sprintf(`echo "hello out"; echo "oops err" >&2; printf '%%s\n' %s; printf 'no newline'`, long))
 	var buf syncBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	r, _ := newRunner(t, config.Hooks{Maintenance: []string{hook}}, log)
+	r, _ := newRunner(t, Config{Maintenance: []string{hook}}, log)
 	r.Run(Transition{To: "MAINTENANCE", Term: 4})
 	wait(t, r)
 	type rec struct {
@@ -417,7 +416,7 @@ func TestCloseKillsRunningHookWhenContextEnds(t *testing.T) {
 	dir := t.TempDir()
 	hook, started, _, logf := gateHook(t, dir)
 	clk := clock.NewFake(epoch)
-	r, err := New(config.Hooks{Active: []string{hook}}, clk, nil)
+	r, err := New(Config{Active: []string{hook}}, clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +445,7 @@ func TestCloseDrains(t *testing.T) {
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "log")
 	hook := script(t, dir, "h.sh", fmt.Sprintf(`echo "$BATON_TERM" >> %q`, logf))
-	r, err := New(config.Hooks{Standby: []string{hook}}, clock.NewFake(epoch), nil)
+	r, err := New(Config{Standby: []string{hook}}, clock.NewFake(epoch), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +462,7 @@ func TestCloseDrains(t *testing.T) {
 }
 
 func TestNewRejectsRelativePaths(t *testing.T) {
-	for _, cfg := range []config.Hooks{
+	for _, cfg := range []Config{
 		{Active: []string{"notify.sh"}},
 		{Fault: []string{""}},
 		{Maintenance: []string{"./x"}},
@@ -475,7 +474,7 @@ func TestNewRejectsRelativePaths(t *testing.T) {
 }
 
 func TestWaitWhenIdle(t *testing.T) {
-	r, _ := newRunner(t, config.Hooks{}, nil)
+	r, _ := newRunner(t, Config{}, nil)
 	r.Run(Transition{To: "ACTIVE"}) // no hooks: nothing queued
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
 // A hook others may write is refused at start, with its path.
@@ -19,7 +18,7 @@ func TestNewRefusesWritableHook(t *testing.T) {
 	if err := os.Chmod(p, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(config.Hooks{Active: []string{p}}, clock.Real{}, nil)
+	_, err := New(Config{Active: []string{p}}, clock.Real{}, nil)
 	if err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("world-writable hook: %v", err)
 	}

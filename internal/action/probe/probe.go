@@ -22,10 +22,9 @@ import (
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
-// Defaults for zero fields of config.Probe.
+// Defaults for zero fields of Config.
 const (
 	DefaultListen           = ":8444"
 	DefaultUnconnectedAfter = 30 * time.Second
@@ -86,7 +85,7 @@ type listener struct {
 
 // New returns a responder for node configured by cfg. It does not bind
 // anything: call Start (http mode) or Activate (tcp mode).
-func New(cfg config.Probe, node string, clk clock.Clock, log *slog.Logger) (*Responder, error) {
+func New(cfg Config, node string, clk clock.Clock, log *slog.Logger) (*Responder, error) {
 	mode := cfg.Mode
 	if mode == "" {
 		mode = ModeHTTP

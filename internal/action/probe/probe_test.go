@@ -12,7 +12,6 @@ import (
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
-	"github.com/batonha/baton/internal/config"
 )
 
 var start = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -20,7 +19,7 @@ var start = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 func newResponder(t *testing.T, mode string) (*Responder, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(start)
-	r, err := New(config.Probe{Mode: mode, Listen: "127.0.0.1:0", UnconnectedAfter: 10 * time.Second}, "nva-a", clk, nil)
+	r, err := New(Config{Mode: mode, Listen: "127.0.0.1:0", UnconnectedAfter: 10 * time.Second}, "nva-a", clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +269,7 @@ func TestBindError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	r, err := New(config.Probe{Listen: busy.Addr().String()}, "nva-a", clock.NewFake(start), nil)
+	r, err := New(Config{Listen: busy.Addr().String()}, "nva-a", clock.NewFake(start), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +281,7 @@ func TestBindError(t *testing.T) {
 
 func TestCloseAndStartContext(t *testing.T) {
 	clk := clock.NewFake(start)
-	r, err := New(config.Probe{Listen: "127.0.0.1:0"}, "nva-a", clk, nil)
+	r, err := New(Config{Listen: "127.0.0.1:0"}, "nva-a", clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,19 +305,19 @@ func TestCloseAndStartContext(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	clk := clock.NewFake(start)
 	for _, c := range []struct {
-		cfg  config.Probe
+		cfg  Config
 		node string
 	}{
-		{config.Probe{Mode: "off"}, "a"},
-		{config.Probe{Mode: "udp"}, "a"},
-		{config.Probe{Listen: "8444"}, "a"},
-		{config.Probe{}, ""},
+		{Config{Mode: "off"}, "a"},
+		{Config{Mode: "udp"}, "a"},
+		{Config{Listen: "8444"}, "a"},
+		{Config{}, ""},
 	} {
 		if _, err := New(c.cfg, c.node, clk, nil); err == nil {
 			t.Errorf("New(%+v, %q) succeeded", c.cfg, c.node)
 		}
 	}
-	r, err := New(config.Probe{}, "a", clk, nil)
+	r, err := New(Config{}, "a", clk, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/batonha/baton/internal/config/rule"
 	"github.com/batonha/baton/internal/provider/azure"
 )
 
@@ -75,170 +76,164 @@ var (
 // Validate returns every problem found, each prefixed with its key path
 // ("routes.aws.table_ids[0]: ...").
 func (c Config) Validate() []error {
-	var errs []error
-	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	return rule.Errors("routes", func(report func(key, msg string)) { c.rules(rule.New(report)) })
+}
+
+// rules reports every problem with a key relative to the section.
+func (c Config) rules(r *rule.Report) {
 	switch c.Cloud {
 	case "aws":
 		if c.AWS == nil {
-			add("routes.aws: required when cloud is aws")
+			r.Errorf("aws", "required when cloud is aws")
 		}
 		if c.Azure != nil {
-			add("routes.azure: set, but cloud is aws")
+			r.Errorf("azure", "set, but cloud is aws")
 		}
 	case "azure":
 		if c.Azure == nil {
-			add("routes.azure: required when cloud is azure")
+			r.Errorf("azure", "required when cloud is azure")
 		}
 		if c.AWS != nil {
-			add("routes.aws: set, but cloud is azure")
+			r.Errorf("aws", "set, but cloud is azure")
 		}
 	default:
-		add("routes.cloud: %q is not aws or azure", c.Cloud)
+		r.Errorf("cloud", "%q is not aws or azure", c.Cloud)
 	}
 	if c.Concurrency < 0 || c.Concurrency > 256 {
-		add("routes.concurrency: %d is outside 0..256", c.Concurrency)
+		r.Errorf("concurrency", "%d is outside 0..256", c.Concurrency)
 	}
 	if c.Reconcile < 0 {
-		add("routes.reconcile: %s is negative", c.Reconcile)
+		r.Errorf("reconcile", "%s is negative", c.Reconcile)
 	}
 	if c.Attempts < 0 || c.Attempts > 100 {
-		add("routes.attempts: %d is outside 0..100", c.Attempts)
+		r.Errorf("attempts", "%d is outside 0..100", c.Attempts)
 	}
 	if c.StateDir == "" {
-		add("routes.state_dir: required (the capture of owned routes is kept there)")
+		r.Errorf("state_dir", "required (the capture of owned routes is kept there)")
 	}
 	if c.AWS != nil {
-		errs = append(errs, c.AWS.validate()...)
+		c.AWS.rules(r.At("aws"))
 	}
 	if c.Azure != nil {
-		errs = append(errs, c.Azure.validate()...)
+		c.Azure.rules(r.At("azure"))
 	}
-	return errs
 }
 
-func validDestinations(path string, ds []string) []error {
-	var errs []error
+func validDestinations(r *rule.Report, ds []string) {
 	seen := map[string]bool{}
 	for i, d := range ds {
 		p, err := netip.ParsePrefix(d)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s.destinations[%d]: %q is not a CIDR prefix", path, i, d))
+			r.Errorf(fmt.Sprintf("destinations[%d]", i), "%q is not a CIDR prefix", d)
 			continue
 		}
 		if p.Masked() != p {
-			errs = append(errs, fmt.Errorf("%s.destinations[%d]: %q has host bits set (want %s)", path, i, d, p.Masked()))
+			r.Errorf(fmt.Sprintf("destinations[%d]", i), "%q has host bits set (want %s)", d, p.Masked())
 		}
 		if seen[p.String()] {
-			errs = append(errs, fmt.Errorf("%s.destinations[%d]: %q is listed twice", path, i, d))
+			r.Errorf(fmt.Sprintf("destinations[%d]", i), "%q is listed twice", d)
 		}
 		seen[p.String()] = true
 	}
-	return errs
 }
 
-func (a *AWS) validate() []error {
-	var errs []error
-	add := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+func (a *AWS) rules(r *rule.Report) {
 	if len(a.TableIDs) > 0 && len(a.Tags) > 0 {
-		add("routes.aws: table_ids and tags are exclusive; name tables by ID or by tag, not both")
+		r.Errorf("", "table_ids and tags are exclusive; name tables by ID or by tag, not both")
 	}
 	if len(a.TableIDs) == 0 && len(a.Tags) == 0 {
-		add("routes.aws: one of table_ids or tags is required")
+		r.Errorf("", "one of table_ids or tags is required")
 	}
 	if len(a.TableIDs) > 0 && a.VPC != "" {
-		add("routes.aws.vpc: only narrows tag discovery; remove it or use tags instead of table_ids")
+		r.Errorf("vpc", "only narrows tag discovery; remove it or use tags instead of table_ids")
 	}
 	seen := map[string]bool{}
 	for i, id := range a.TableIDs {
 		if !reRTB.MatchString(id) {
-			add("routes.aws.table_ids[%d]: %q is not a route table ID (rtb-…)", i, id)
+			r.Errorf(fmt.Sprintf("table_ids[%d]", i), "%q is not a route table ID (rtb-…)", id)
 		}
 		if seen[id] {
-			add("routes.aws.table_ids[%d]: %q is listed twice", i, id)
+			r.Errorf(fmt.Sprintf("table_ids[%d]", i), "%q is listed twice", id)
 		}
 		seen[id] = true
 	}
 	for k := range a.Tags {
 		if k == "" {
-			add("routes.aws.tags: empty tag key")
+			r.Errorf("tags", "empty tag key")
 		}
 	}
 	if a.VPC != "" && !reVPC.MatchString(a.VPC) {
-		add("routes.aws.vpc: %q is not a VPC ID (vpc-…)", a.VPC)
+		r.Errorf("vpc", "%q is not a VPC ID (vpc-…)", a.VPC)
 	}
 	if a.LocalENI == "" {
-		add("routes.aws.local_eni: required (routes are pointed at this ENI)")
+		r.Errorf("local_eni", "required (routes are pointed at this ENI)")
 	} else if !reENI.MatchString(a.LocalENI) {
-		add("routes.aws.local_eni: %q is not an ENI ID (eni-…)", a.LocalENI)
+		r.Errorf("local_eni", "%q is not an ENI ID (eni-…)", a.LocalENI)
 	}
 	if a.LocalInstance != "" && !reInst.MatchString(a.LocalInstance) {
-		add("routes.aws.local_instance: %q is not an instance ID (i-…)", a.LocalInstance)
+		r.Errorf("local_instance", "%q is not an instance ID (i-…)", a.LocalInstance)
 	}
 	if a.PeerENI != "" && !reENI.MatchString(a.PeerENI) {
-		add("routes.aws.peer_eni: %q is not an ENI ID (eni-…)", a.PeerENI)
+		r.Errorf("peer_eni", "%q is not an ENI ID (eni-…)", a.PeerENI)
 	}
 	if a.PeerInstance != "" && !reInst.MatchString(a.PeerInstance) {
-		add("routes.aws.peer_instance: %q is not an instance ID (i-…)", a.PeerInstance)
+		r.Errorf("peer_instance", "%q is not an instance ID (i-…)", a.PeerInstance)
 	}
 	if a.PeerENI != "" && a.PeerENI == a.LocalENI {
-		add("routes.aws.peer_eni: equals local_eni %q", a.LocalENI)
+		r.Errorf("peer_eni", "equals local_eni %q", a.LocalENI)
 	}
 	if a.PeerTargets && a.PeerENI == "" && a.PeerInstance == "" {
-		add("routes.aws.peer_targets: needs peer_eni or peer_instance to recognise the peer's routes")
+		r.Errorf("peer_targets", "needs peer_eni or peer_instance to recognise the peer's routes")
 	}
-	errs = append(errs, validDestinations("routes.aws", a.Destinations)...)
-	return errs
+	validDestinations(r, a.Destinations)
 }
 
-func (z *Azure) validate() []error {
-	var errs []error
-	add := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+func (z *Azure) rules(r *rule.Report) {
 	if !reUUID.MatchString(z.SubscriptionID) {
-		add("routes.azure.subscription_id: %q is not a subscription GUID", z.SubscriptionID)
+		r.Errorf("subscription_id", "%q is not a subscription GUID", z.SubscriptionID)
 	}
 	if len(z.TableIDs) > 0 && len(z.Tags) > 0 {
-		add("routes.azure: table_ids and tags are exclusive; name tables by ID or by tag, not both")
+		r.Errorf("", "table_ids and tags are exclusive; name tables by ID or by tag, not both")
 	}
 	if len(z.TableIDs) == 0 && len(z.Tags) == 0 {
-		add("routes.azure: one of table_ids or tags is required")
+		r.Errorf("", "one of table_ids or tags is required")
 	}
 	if len(z.TableIDs) > 0 && z.ResourceGroup != "" {
-		add("routes.azure.resource_group: only narrows tag discovery; remove it or use tags instead of table_ids")
+		r.Errorf("resource_group", "only narrows tag discovery; remove it or use tags instead of table_ids")
 	}
 	seen := map[string]bool{}
 	for i, id := range z.TableIDs {
-		r, err := azure.ParseID(id, "Microsoft.Network/routeTables")
+		table, err := azure.ParseID(id, "Microsoft.Network/routeTables")
 		if err != nil {
-			add("routes.azure.table_ids[%d]: %w", i, err)
+			r.Errorf(fmt.Sprintf("table_ids[%d]", i), "%v", err)
 			continue
 		}
-		if z.SubscriptionID != "" && !equalFoldASCII(r.Subscription, z.SubscriptionID) {
-			add("routes.azure.table_ids[%d]: subscription %s differs from subscription_id %s", i, r.Subscription, z.SubscriptionID)
+		if z.SubscriptionID != "" && !equalFoldASCII(table.Subscription, z.SubscriptionID) {
+			r.Errorf(fmt.Sprintf("table_ids[%d]", i), "subscription %s differs from subscription_id %s", table.Subscription, z.SubscriptionID)
 		}
 		if seen[id] {
-			add("routes.azure.table_ids[%d]: %q is listed twice", i, id)
+			r.Errorf(fmt.Sprintf("table_ids[%d]", i), "%q is listed twice", id)
 		}
 		seen[id] = true
 	}
 	local, errL := netip.ParseAddr(z.LocalIP)
 	if z.LocalIP == "" {
-		add("routes.azure.local_ip: required (routes get this next-hop IP)")
+		r.Errorf("local_ip", "required (routes get this next-hop IP)")
 	} else if errL != nil {
-		add("routes.azure.local_ip: %q is not an IP address", z.LocalIP)
+		r.Errorf("local_ip", "%q is not an IP address", z.LocalIP)
 	}
 	if z.PeerIP != "" {
 		peer, err := netip.ParseAddr(z.PeerIP)
 		if err != nil {
-			add("routes.azure.peer_ip: %q is not an IP address", z.PeerIP)
+			r.Errorf("peer_ip", "%q is not an IP address", z.PeerIP)
 		} else if errL == nil && peer == local {
-			add("routes.azure.peer_ip: equals local_ip %s", z.LocalIP)
+			r.Errorf("peer_ip", "equals local_ip %s", z.LocalIP)
 		}
 	}
 	if z.PeerTargets && z.PeerIP == "" {
-		add("routes.azure.peer_targets: needs peer_ip to recognise the peer's routes")
+		r.Errorf("peer_targets", "needs peer_ip to recognise the peer's routes")
 	}
-	errs = append(errs, validDestinations("routes.azure", z.Destinations)...)
-	return errs
+	validDestinations(r, z.Destinations)
 }
 
 func equalFoldASCII(a, b string) bool {

@@ -112,22 +112,3 @@ func FuzzDecodeCapture(f *testing.F) {
 		}
 	})
 }
-
-func TestBackoffWait(t *testing.T) {
-	b := Backoff{Base: 100 * time.Millisecond, Max: time.Second, MaxRetryAfter: 30 * time.Second, Jitter: func(c time.Duration) time.Duration { return c }}
-	for n, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second} {
-		if got := b.wait(n, 0); got != want {
-			t.Errorf("wait(%d) = %s, want %s", n, got, want)
-		}
-	}
-	if got := b.wait(0, 5*time.Second); got != 5*time.Second {
-		t.Errorf("Retry-After ignored: %s", got)
-	}
-	if got := b.wait(0, time.Hour); got != 30*time.Second {
-		t.Errorf("Retry-After not capped: %s", got)
-	}
-	b.Base = -1
-	if got := b.wait(3, 0); got != 0 {
-		t.Errorf("no-wait backoff waited %s", got)
-	}
-}

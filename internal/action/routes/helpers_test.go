@@ -10,6 +10,7 @@ import (
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/retry"
 )
 
 var epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -27,7 +28,7 @@ func testOptions(t *testing.T, fk *clock.Fake, dir string) Options {
 		Logger:   testLogger(t),
 		Clock:    fk,
 		StateDir: dir,
-		Backoff: Backoff{
+		Backoff: retry.Backoff{
 			Base: 100 * time.Millisecond, Max: time.Second, Attempts: 4,
 			Jitter: func(c time.Duration) time.Duration { return c },
 		},

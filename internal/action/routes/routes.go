@@ -21,6 +21,7 @@ import (
 
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // Route is one route of one table as the cloud reports it.
@@ -83,7 +84,7 @@ type RouteStatus struct {
 type Options struct {
 	Logger  *slog.Logger
 	Clock   clock.Clock
-	Backoff Backoff // Clock and Logger default to the ones above
+	Backoff retry.Backoff // Clock and Logger default to the ones above
 	// Observe, when set, is called after every route change (metrics).
 	Observe func(RouteStatus)
 	// Concurrency bounds the cloud calls in flight at once, default 16;
@@ -134,6 +135,9 @@ func NewWithBackend(b Backend, sel Selection, opts Options) (*Action, error) {
 	}
 	if opts.Backoff.Logger == nil {
 		opts.Backoff.Logger = opts.Logger
+	}
+	if opts.Backoff.Component == "" {
+		opts.Backoff.Component = "routes"
 	}
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
@@ -377,8 +381,8 @@ func (a *Action) record(s RouteStatus) {
 
 // pause waits between read-back rounds.
 func (a *Action) pause(ctx context.Context, round int) error {
-	b := a.opts.Backoff.withDefaults()
-	d := b.wait(round-1, 0)
+	b := a.opts.Backoff.WithDefaults()
+	d := b.Wait(round-1, 0)
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -1,8 +1,9 @@
 package routes
 
 import (
-	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/config/rule"
 )
 
 // SetDefaults fills in defaults on a fresh `routes:` section (config.Defaulter).
@@ -15,11 +16,5 @@ func (c *Config) Check(report func(key, msg string)) {
 	if v.StateDir == "" {
 		v.StateDir = "/" // the daemon uses node.state_dir
 	}
-	for _, err := range v.Validate() {
-		key, msg, ok := strings.Cut(strings.TrimPrefix(err.Error(), "routes."), ": ")
-		if !ok {
-			key, msg = "", err.Error()
-		}
-		report(key, msg)
-	}
+	v.rules(rule.New(report))
 }

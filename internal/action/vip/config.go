@@ -18,6 +18,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/batonha/baton/internal/config/rule"
 )
 
 // Defaults for the zero values of Config.
@@ -86,20 +88,17 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.ParsePrefix(s)
 }
 
-func validInterfaceName(s string) bool {
-	if s == "" || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	return !strings.ContainsAny(s, "/ \t\n:")
-}
-
 // Validate reports every problem in c (after defaults), each naming its key
 // as vip.KEY.
 func (c Config) Validate() []error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("vip.%s: "+format, append([]any{key}, args...)...))
-	}
+	return rule.Errors("vip", c.Check)
+}
+
+// Check reports every problem with a key relative to the section
+// (config.Checker).
+func (c *Config) Check(report func(key, msg string)) {
+	r := rule.New(report)
+	bad := r.Errorf
 	if len(c.Addresses) == 0 {
 		bad("addresses", "at least one address is required")
 	}
@@ -124,11 +123,7 @@ func (c Config) Validate() []error {
 			}
 			seen[p.Addr()] = i
 		}
-		if a.Interface == "" {
-			bad(key+".interface", "required")
-		} else if !validInterfaceName(a.Interface) {
-			bad(key+".interface", "%q is not a valid interface name", a.Interface)
-		}
+		r.At(key).InterfaceName("interface", a.Interface)
 	}
 	if c.GARPCount < 1 || c.GARPCount > 100 {
 		bad("garp_count", "%d is out of range 1..100", c.GARPCount)
@@ -152,7 +147,6 @@ func (c Config) Validate() []error {
 			bad(fmt.Sprintf("conflict_ignore[%d]", i), "%v", err)
 		}
 	}
-	return errs
 }
 
 func parseUnicastMAC(s string) (net.HardwareAddr, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/lab"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // azureAction is the real routes action for node i over the real SDK,
@@ -34,7 +35,7 @@ func azureAction(t *testing.T, url string, i int, peerTargets bool) *routes.Acti
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := routes.NewAzure(cfg, cl, routes.Options{Logger: slog.New(slog.DiscardHandler), Backoff: routes.Backoff{Base: 10 * time.Millisecond}})
+	a, err := routes.NewAzure(cfg, cl, routes.Options{Logger: slog.New(slog.DiscardHandler), Backoff: retry.Backoff{Base: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/action/routes"
 	provider "github.com/batonha/baton/internal/provider/aws"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // AWS is a Cloud over api's route tables, each holding every destination
@@ -51,7 +52,7 @@ func AWS(api provider.EC2API, tables, dests []string, staleENI, newerENI, dir st
 			if errs := cfg.Validate(); len(errs) > 0 {
 				return nil, fmt.Errorf("configuring the %s writer: %w", node, errs[0])
 			}
-			return routes.NewAWS(cfg, &gatedEC2{EC2API: api, g: g}, routes.Options{Backoff: routes.Backoff{Base: -1}})
+			return routes.NewAWS(cfg, &gatedEC2{EC2API: api, g: g}, routes.Options{Backoff: retry.Backoff{Base: -1}})
 		},
 		Check: func(ctx context.Context, newerToken uint64) error {
 			var out *ec2.DescribeRouteTablesOutput

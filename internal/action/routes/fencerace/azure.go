@@ -16,6 +16,7 @@ import (
 	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/action/routes"
 	"github.com/batonha/baton/internal/provider/azure"
+	"github.com/batonha/baton/internal/retry"
 )
 
 // Azure is a Cloud over the route tables (ARM resource IDs) that clients
@@ -79,7 +80,7 @@ func Azure(newClients func(policy.Transporter) (*azure.Clients, error), base pol
 			if err != nil {
 				return nil, err
 			}
-			return routes.NewAzure(cfg, cl, routes.Options{Backoff: routes.Backoff{Base: -1}})
+			return routes.NewAzure(cfg, cl, routes.Options{Backoff: retry.Backoff{Base: -1}})
 		},
 		Check: func(ctx context.Context, newerToken uint64) error {
 			cl, err := newClients(base)

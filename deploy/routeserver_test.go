@@ -1,7 +1,9 @@
 package deploy
 
 import (
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -61,6 +63,9 @@ func TestAzureRouteServerModule(t *testing.T) {
 	}
 	if got, want := pc.Azure.RouteServer, name("azurerm_route_server", "rs"); got != want {
 		t.Errorf("bgp.peerings.azure.route_server %q, the module's route server is %q", got, want)
+	}
+	if _, port, _ := net.SplitHostPort(nva.Probe.Listen); strconv.Itoa(pc.Health.Port) != port {
+		t.Errorf("bgp.peerings.health.port %d: want the instances' HA check port (probe.listen %s)", pc.Health.Port, nva.Probe.Listen)
 	}
 	if pc.Webhook.Listen != ":8450" || pc.Webhook.TLS.CertFile == "" {
 		t.Errorf("webhook %+v: Event Grid posts to https on 8450", pc.Webhook)

@@ -8,8 +8,18 @@ import (
 )
 
 // Backends builds the inventory and route servers a checked Config names,
-// with real cloud clients (managed identity / instance role).
+// with real cloud clients (managed identity / instance role); with
+// health.port set the inventory keeps only the instances whose own
+// health endpoint answers 200 (Healthy).
 func Backends(ctx context.Context, c Config) (Inventory, []RouteServer, error) {
+	inv, servers, err := cloudBackends(ctx, c)
+	if err != nil || c.Health.Port == 0 {
+		return inv, servers, err
+	}
+	return Healthy(inv, c.Health, nil), servers, nil
+}
+
+func cloudBackends(ctx context.Context, c Config) (Inventory, []RouteServer, error) {
 	switch c.Provider {
 	case ProviderAzure:
 		cl, err := NewAzureClients(c.Azure.SubscriptionID, nil, nil)

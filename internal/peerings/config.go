@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/batonha/baton/internal/witness"
@@ -23,6 +24,7 @@ const (
 	DefaultDrainTimeout     = 30 * time.Second
 	DefaultAzureMaxPeers    = 8
 	DefaultLiveness         = "bgp-keepalive"
+	DefaultHealthTimeout    = 2 * time.Second
 	// ManagedTag is the AWS tag key that marks a route-server peer baton
 	// created; its value is the name.
 	ManagedTag = "baton:peering"
@@ -52,11 +54,22 @@ type Config struct {
 	Webhook WebhookConfig `yaml:"webhook"`
 	Azure   Azure         `yaml:"azure"`
 	AWS     AWS           `yaml:"aws"`
+	// Health, when its port is set, peers only the instances whose own
+	// health endpoint (baton's HA check port) answers 200: the instance
+	// runs and its baton is ACTIVE.
+	Health HealthConfig `yaml:"health"`
 	// Witness elects the one writer among reconcilers that share it,
 	// instead of the role witness (the top-level witness section): for
 	// instances with no peer, which must not hold a role lease. Its
 	// key, blob or item gets LeaseSuffix like the role witness's.
 	Witness *witness.Config `yaml:"witness"`
+}
+
+// HealthConfig is the instances' own health endpoint.
+type HealthConfig struct {
+	Port    int           `yaml:"port"`    // 0: off (every provisioned instance peers)
+	Path    string        `yaml:"path"`    // default "/"
+	Timeout time.Duration `yaml:"timeout"` // per request, default 2s
 }
 
 // WriterWitness is the witness whose -peerings lease elects the writer:
@@ -114,6 +127,8 @@ func (c *Config) SetDefaults() {
 	c.DrainTimeout = DefaultDrainTimeout
 	c.Azure.MaxPeers = DefaultAzureMaxPeers
 	c.AWS.Liveness = DefaultLiveness
+	c.Health.Path = "/"
+	c.Health.Timeout = DefaultHealthTimeout
 }
 
 var (
@@ -139,6 +154,17 @@ func (c *Config) Check(report func(key, msg string)) {
 	}
 	if c.DrainTimeout < 0 || c.DrainTimeout > time.Hour {
 		bad("drain_timeout", "%v is out of range 0..1h", c.DrainTimeout)
+	}
+	if c.Health.Port < 0 || c.Health.Port > 65535 {
+		bad("health.port", "%d is out of range 0..65535", c.Health.Port)
+	}
+	if c.Health.Port != 0 {
+		if c.Health.Timeout < 100*time.Millisecond || c.Health.Timeout > 30*time.Second {
+			bad("health.timeout", "%v is out of range 100ms..30s", c.Health.Timeout)
+		}
+		if !strings.HasPrefix(c.Health.Path, "/") {
+			bad("health.path", "%q does not start with /", c.Health.Path)
+		}
 	}
 	if c.Webhook.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Webhook.Listen); err != nil {

@@ -229,6 +229,9 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 	}
 	// c.Peerings is a config.Checker of its own: the loader checks it.
+	if c.Peerings != nil && c.Peerings.Health.Port != 0 && c.Mode != ModeActiveActive {
+		report("peerings.health.port", "only with mode active-active: a standby answers 503 but keeps its peering to announce its prepended path")
+	}
 }
 
 // prefixes returns the parsed prefixes of a checked configuration.

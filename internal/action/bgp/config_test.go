@@ -142,3 +142,32 @@ func TestPasswordFile(t *testing.T) {
 		}
 	}
 }
+
+// bgp.peerings.health peers only instances answering 200: a standby
+// answers 503 but must keep its peering in active-standby mode, so health
+// is refused there; bad values name their key.
+func TestPeeringsHealthOnlyActiveActive(t *testing.T) {
+	section := func(mode, health string) string {
+		return "bgp:\n  mode: " + mode + "\n  asn: 65001\n  prefixes: [0.0.0.0/0]\n  peers: [{address: 10.1.1.4, asn: 65515}]\n" +
+			"  peerings:\n    provider: azure\n    azure: {subscription_id: s, resource_group: r, route_server: rs, scale_set: v}\n    health: " + health + "\n"
+	}
+	if _, err := load(t, section("active-standby", "{port: 8444}")); err == nil || !strings.Contains(err.Error(), "bgp.peerings.health.port") {
+		t.Errorf("health in active-standby: err %v, want one naming bgp.peerings.health.port", err)
+	}
+	cfg, err := load(t, section("active-active", "{port: 8444}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := cfg.BGP.Peerings.Health; h.Port != 8444 || h.Path != "/" || h.Timeout != 2*time.Second {
+		t.Errorf("health %+v: want port 8444 with the default path and timeout", h)
+	}
+	for _, bad := range []struct{ health, key string }{
+		{"{port: 70000}", "bgp.peerings.health.port"},
+		{"{port: 8444, timeout: 1ms}", "bgp.peerings.health.timeout"},
+		{"{port: 8444, path: healthz}", "bgp.peerings.health.path"},
+	} {
+		if _, err := load(t, section("active-active", bad.health)); err == nil || !strings.Contains(err.Error(), bad.key) {
+			t.Errorf("health %s: err %v, want one naming %s", bad.health, err, bad.key)
+		}
+	}
+}

@@ -369,7 +369,7 @@ func (s *suite) linkCases() []testCase {
 		}) {
 			return "", errors.New("baton_listener_dropped_total{listener=link} did not move")
 		}
-		return fmt.Sprintf("handshake refused, listener_dropped_total{link} +%v", after-before), nil
+		return fmt.Sprintf("closed, listener_dropped_total{link} +%v", after-before), nil
 	}
 	return []testCase{
 		{name: "link/wrong-node-certificate", run: func() (string, error) {
@@ -418,6 +418,49 @@ func (s *suite) linkCases() []testCase {
 				return nil
 			})
 		}},
+		{name: "link/authenticated-stream-flood", run: func() (string, error) {
+			// A peer with a valid certificate opening stream after stream:
+			// at most peerlink.DefaultMaxStreams are served at once.
+			l, err := s.link("nva-b", "nva-a", addrA, s.pki)
+			if err != nil {
+				return "", err
+			}
+			fp := s.fingerprint(l)
+			const n = 100
+			var held []*peerlink.Stream
+			defer func() {
+				for _, st := range held {
+					st.Close()
+				}
+			}()
+			closed := 0
+			d, err := dropped(func() error {
+				for range n {
+					st, err := s.dialStream(l, "configsync")
+					if err != nil {
+						closed++
+						continue
+					}
+					_ = st.Send(msgHello, csFrame(csHello{Node: "nva-b", Fingerprint: fp}, nil))
+					_ = st.SetDeadline(time.Now().Add(3 * time.Second))
+					if _, _, err := st.Recv(); err != nil {
+						closed++
+						st.Close()
+						continue
+					}
+					_ = st.SetDeadline(time.Time{})
+					held = append(held, st)
+				}
+				if len(held) > peerlink.DefaultMaxStreams || closed < n-peerlink.DefaultMaxStreams {
+					return fmt.Errorf("%d streams served, %d closed, cap %d", len(held), closed, peerlink.DefaultMaxStreams)
+				}
+				return nil
+			})
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%d of %d streams served, %d closed; %s, %d fds held", len(held), n, closed, d, fdCount(s.nodes[0].Proc.PID)), nil
+		}},
 		{name: "link/unknown-service", run: func() (string, error) {
 			l, err := s.link("nva-b", "nva-a", addrA, s.pki)
 			if err != nil {
@@ -440,6 +483,24 @@ func (s *suite) linkCases() []testCase {
 			return "stream closed, logged", nil
 		}},
 	}
+}
+
+// fingerprint is what nva-a answers a hello with (a peer learns it so).
+func (s *suite) fingerprint(l *peerlink.Link) string {
+	st, err := s.dialStream(l, "configsync")
+	if err != nil {
+		return ""
+	}
+	defer st.Close()
+	_ = st.Send(msgHello, csFrame(csHello{Node: "nva-b", Fingerprint: "?"}, nil))
+	_ = st.SetDeadline(time.Now().Add(3 * time.Second))
+	_, p, err := st.Recv()
+	if err != nil {
+		return ""
+	}
+	var h csHello
+	_, _ = csDecode(p, &h)
+	return h.Fingerprint
 }
 
 // sessionCases attack nva-b (the standby, the receiver) as nva-a.

@@ -45,6 +45,9 @@ type Options struct {
 	// Links reports the interfaces' state; nil means the kernel's
 	// (netlink).
 	Links linkwatch.Source
+	// PeeringsBackends builds the bgp.peerings reconciler's inventory and
+	// route servers; nil means the clouds' (peerings.Backends).
+	PeeringsBackends PeeringsBackends
 }
 
 // peerWatch is what the daemon needs of the heartbeat monitor: events
@@ -89,6 +92,8 @@ type Daemon struct {
 	link      *peerlink.Link // nil unless the link section is configured
 
 	subsystems []subsystem
+	// peeringsBackends: Options.PeeringsBackends or the clouds'.
+	peeringsBackends PeeringsBackends
 
 	// witness: the lease a node must hold to be ACTIVE (nil without one).
 	keeper      *witness.Keeper
@@ -159,6 +164,7 @@ func New(opt Options) (*Daemon, error) {
 		notify: sdnotify.New(opt.Environ),
 		linkCh: make(chan linkwatch.Update, 16), links: opt.Links,
 		snapCh: make(chan struct{}), reassertions: map[role.Cause]uint64{},
+		peeringsBackends: opt.PeeringsBackends,
 	}
 	if d.links == nil {
 		d.links = linkwatch.Netlink{}

@@ -43,6 +43,7 @@ func (d *Daemon) buildSubsystems() error {
 		d.buildConfigSync,
 		d.buildCloud,
 		d.buildBGP,
+		d.buildPeerings,
 		d.buildEvents,
 		d.buildDNS,
 		d.buildLocalRoutes,

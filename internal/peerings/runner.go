@@ -40,6 +40,9 @@ type Runner struct {
 	trigger  chan struct{}
 	// OnRound, if set, is told about every finished round (tests, CLI).
 	OnRound func(plans []Plan, err error)
+	// OnSkip, if set, is told about every round skipped because another
+	// instance leads.
+	OnSkip func()
 }
 
 // NewRunner returns a runner of rec every interval.
@@ -86,6 +89,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		} else {
 			r.log.Debug("not the leader: skipping round")
+			if r.OnSkip != nil {
+				r.OnSkip()
+			}
 		}
 		t.Reset(r.interval)
 	}

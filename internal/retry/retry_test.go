@@ -48,8 +48,8 @@ var errBusy = errors.New("busy")
 func classify(err error) (bool, time.Duration) { return errors.Is(err, errBusy), 0 }
 
 // doOnFakeClock runs b.Do on a fake clock driven through every wait and
-// returns attempts, error and the fake time that passed.
-func doOnFakeClock(t *testing.T, b Backoff, fn func(context.Context) error) (int, error, time.Duration) {
+// returns attempts, the fake time that passed and the error.
+func doOnFakeClock(t *testing.T, b Backoff, fn func(context.Context) error) (int, time.Duration, error) {
 	t.Helper()
 	fk := clock.NewFake(time.Unix(0, 0))
 	b.Clock = fk
@@ -61,12 +61,12 @@ func doOnFakeClock(t *testing.T, b Backoff, fn func(context.Context) error) (int
 	}); derr != nil {
 		t.Fatal(derr)
 	}
-	return n, err, fk.Now().Sub(time.Unix(0, 0))
+	return n, fk.Now().Sub(time.Unix(0, 0)), err
 }
 
 func TestDoRetriesUntilSuccess(t *testing.T) {
 	calls := 0
-	n, err, el := doOnFakeClock(t, Backoff{Base: 100 * time.Millisecond, Jitter: func(c time.Duration) time.Duration { return c }}, func(context.Context) error {
+	n, el, err := doOnFakeClock(t, Backoff{Base: 100 * time.Millisecond, Jitter: func(c time.Duration) time.Duration { return c }}, func(context.Context) error {
 		calls++
 		if calls < 3 {
 			return errBusy

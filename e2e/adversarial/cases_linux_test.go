@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -521,14 +522,15 @@ func (s *suite) sessionCases() []testCase {
 	}
 	// send streams n records in batches; it returns once every batch is
 	// acknowledged (or the stream closed).
+	lastRedials := 0 // of the last send: each new stream may fill max_entries again
 	send := func(n int, mk func(i int) sessionsync.Record, raw []byte) error {
 		st, err := s.dialStream(l, sessionsync.Service)
 		if err != nil {
 			return err
 		}
-		defer st.Close()
 		_ = st.SetDeadline(time.Now().Add(60 * time.Second))
 		if raw != nil {
+			defer st.Close()
 			if err := st.Send(1, raw); err != nil {
 				return err
 			}
@@ -537,30 +539,76 @@ func (s *suite) sessionCases() []testCase {
 			}
 			return nil
 		}
+		// Paced at 250,000 entries a second: the attacker is another
+		// machine, not the two cores the pair runs on (unpaced, the
+		// test's own encryption starves both nodes on a loaded machine).
+		// The real nva-a's stream replaces the attacker's within a second
+		// or two: the attacker redials and goes on from its last
+		// acknowledged batch, as a persistent one would.
 		const per = 1000
 		batches := (n + per - 1) / per
-		errc := make(chan error, 1)
-		go func() {
-			for range batches {
-				if _, _, err := st.Recv(); err != nil {
-					errc <- fmt.Errorf("reading acks: %w", err)
-					return
+		pace := time.NewTicker(4 * time.Millisecond)
+		defer pace.Stop()
+		buf := make([]byte, 0, per*64)
+		next := 0
+		for redials := 0; ; redials++ {
+			lastRedials = redials
+			if redials > 0 {
+				if redials > 60 {
+					return fmt.Errorf("%d redials and batch %d of %d not acknowledged", redials, next, batches)
+				}
+				if st, err = s.dialStream(l, sessionsync.Service); err != nil {
+					return err
+				}
+				_ = st.SetDeadline(time.Now().Add(60 * time.Second))
+			}
+			var acked atomic.Int64
+			closed := make(chan struct{})
+			go func(st *peerlink.Stream) {
+				defer close(closed)
+				for {
+					_, p, err := st.Recv()
+					if err != nil {
+						return
+					}
+					if len(p) >= 8 {
+						acked.Store(int64(binary.BigEndian.Uint64(p)))
+					}
+				}
+			}(st)
+			b := next
+			for ; b < batches; b++ {
+				<-pace.C
+				buf = sessionsync.AppendBatchHeader(buf[:0], uint64(b+1), 0, min(per, n-b*per))
+				for i := b * per; i < min(n, (b+1)*per); i++ {
+					r := mk(i)
+					buf = sessionsync.AppendRecord(buf, &r)
+				}
+				if err := st.Send(1, buf); err != nil {
+					break
 				}
 			}
-			errc <- nil
-		}()
-		buf := make([]byte, 0, per*64)
-		for b := range batches {
-			buf = sessionsync.AppendBatchHeader(buf[:0], uint64(b+1), 0, min(per, n-b*per))
-			for i := b * per; i < min(n, (b+1)*per); i++ {
-				r := mk(i)
-				buf = sessionsync.AppendRecord(buf, &r)
+			if b == batches {
+				deadline := time.After(30 * time.Second)
+			wait:
+				for acked.Load() < int64(batches) {
+					select {
+					case <-closed:
+						break wait
+					case <-deadline:
+						break wait
+					case <-pace.C:
+					}
+				}
+				if acked.Load() >= int64(batches) {
+					st.Close()
+					return nil
+				}
 			}
-			if err := st.Send(1, buf); err != nil {
-				return fmt.Errorf("sending batch %d: %w", b, err)
-			}
+			st.Close()
+			<-closed
+			next = max(next, int(acked.Load()))
 		}
-		return <-errc
 	}
 	held := func() int {
 		st, err := s.sessions(1)
@@ -631,8 +679,10 @@ func (s *suite) sessionCases() []testCase {
 			if after.Held > maxEntries {
 				return "", fmt.Errorf("held %d entries, over max_entries %d", after.Held, maxEntries)
 			}
-			if d := after.DroppedFull - before.DroppedFull; d < n-maxEntries {
-				return "", fmt.Errorf("dropped_max_entries +%d, want ≥ %d", d, n-maxEntries)
+			// Each time the real nva-a's resync emptied the held state, the
+			// attacker's next stream could fill it again.
+			if d, want := after.DroppedFull-before.DroppedFull, uint64(n-maxEntries*(1+lastRedials)); d < want {
+				return "", fmt.Errorf("dropped_max_entries +%d, want ≥ %d (%d redials)", d, want, lastRedials)
 			}
 			if c := ctCount(); c != ct {
 				return "", fmt.Errorf("nva-b's conntrack table %s -> %s entries (commit strategy: nothing before a takeover)", ct, c)
@@ -640,7 +690,8 @@ func (s *suite) sessionCases() []testCase {
 			if err := healed(); err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("held %d ≤ %d, sessions_dropped_total{max_entries} +%d, kernel table unchanged", after.Held, maxEntries, after.DroppedFull-before.DroppedFull), nil
+			return fmt.Sprintf("held %d ≤ %d, sessions_dropped_total{max_entries} +%d (%d redials), kernel table unchanged",
+				after.Held, maxEntries, after.DroppedFull-before.DroppedFull, lastRedials), nil
 		}},
 		filtered("sessions/foreign-zone", func(i int) sessionsync.Record { return entry(i, 7, "10.202.0.0") }),
 		filtered("sessions/heartbeat-link-addresses", func(i int) sessionsync.Record { return entry(i, 0, lab.AHB) }),

@@ -15,6 +15,7 @@ type Fake struct {
 	fail   map[string]int // op -> remaining failures
 	active bool
 	block  chan struct{}
+	parts  []Part
 }
 
 // NewFake returns a recording action named name.
@@ -28,6 +29,14 @@ func (f *Fake) FailNext(op string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail[op] = n
+}
+
+// ReportParts makes every later call report parts (ReportPart), as an
+// action over several route tables or addresses does.
+func (f *Fake) ReportParts(parts ...Part) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.parts = parts
 }
 
 // Block makes calls wait until the returned function is called or their
@@ -44,6 +53,9 @@ func (f *Fake) do(ctx context.Context, op string, t Takeover) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, fmt.Sprintf("%s %s term=%d", f.ActionName, op, t.Term))
 	block := f.block
+	for _, p := range f.parts {
+		ReportPart(ctx, p)
+	}
 	n := f.fail[op]
 	if n > 0 {
 		f.fail[op] = n - 1

@@ -44,7 +44,10 @@ type Result struct {
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration_ns"`
 	Attempts int           `json:"attempts"`
-	Err      error         `json:"-"`
+	// Parts are the targets the action reported (ReportPart): its route
+	// tables, its addresses.
+	Parts []Part `json:"parts,omitempty"`
+	Err   error  `json:"-"`
 }
 
 // Run is the record of one activation or deactivation of the whole
@@ -270,9 +273,10 @@ func (p *Pipeline) runStep(ctx context.Context, s Step, op string, fn func(conte
 	}
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	sctx, parts := withParts(sctx)
 	start := p.clk.Now()
 	err := fn(sctx)
-	r := Result{Action: name, Op: op, OK: err == nil, Started: start, Duration: p.clk.Now().Sub(start), Err: err}
+	r := Result{Action: name, Op: op, OK: err == nil, Started: start, Duration: p.clk.Now().Sub(start), Parts: parts.list(), Err: err}
 	p.mu.Lock()
 	prev, ok := p.last[name]
 	if ok && !prev.OK && prev.Op == op {

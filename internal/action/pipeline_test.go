@@ -146,3 +146,36 @@ func TestPipelineReassert(t *testing.T) {
 		t.Fatalf("a standby re-asserted: %v", b.Calls())
 	}
 }
+
+func TestPipelineKeepsTheStepsParts(t *testing.T) {
+	a, b := NewFake("routes"), NewFake("probe")
+	t0 := time.Unix(1000, 0)
+	a.ReportParts(
+		NewPart("rtb-2 (1 route)", t0, 30*time.Millisecond, 3, nil),
+		NewPart("rtb-1 (2 routes)", t0, 20*time.Millisecond, 1, nil),
+		NewPart("rtb-0 (1 route)", t0.Add(-time.Millisecond), 5*time.Millisecond, 0, io.ErrUnexpectedEOF),
+	)
+	p, clk := newTestPipeline(a, b)
+	p.Set(true, Takeover{Term: 1}, clk.Now())
+	p.apply(context.Background())
+	run := p.Runs()[0]
+	parts := run.Steps[0].Parts
+	var targets []string
+	for _, pt := range parts {
+		targets = append(targets, pt.Target)
+	}
+	if want := []string{"rtb-0 (1 route)", "rtb-1 (2 routes)", "rtb-2 (1 route)"}; !reflect.DeepEqual(targets, want) {
+		t.Fatalf("parts %v, want %v (by start, then target)", targets, want)
+	}
+	if parts[0].OK || parts[0].Error != io.ErrUnexpectedEOF.Error() || parts[0].Attempts != 1 {
+		t.Fatalf("failed part %+v", parts[0])
+	}
+	if !parts[2].OK || parts[2].Attempts != 3 || parts[2].Duration != 30*time.Millisecond {
+		t.Fatalf("retried part %+v", parts[2])
+	}
+	if len(run.Steps[1].Parts) != 0 {
+		t.Fatalf("a step that reports nothing has no parts: %+v", run.Steps[1].Parts)
+	}
+	// Outside a pipeline step, reporting does nothing.
+	ReportPart(context.Background(), NewPart("x", t0, 0, 1, nil))
+}

@@ -153,6 +153,19 @@ type Step struct {
 	Attempts int     `json:"attempts,omitempty"` // more than 1: retried
 	Ms       float64 `json:"ms"`                 // the action's own duration
 	DoneAtMs float64 `json:"done_at_ms"`         // since the decision
+	// Parts are the step's targets where it has several: each route
+	// table, each address.
+	Parts []StepPart `json:"parts,omitempty"`
+}
+
+// StepPart is one target of a step: a route table, an address.
+type StepPart struct {
+	Target   string  `json:"target"`
+	OK       bool    `json:"ok"`
+	Error    string  `json:"error,omitempty"`
+	Attempts int     `json:"attempts,omitempty"` // calls made; more than 1: retried
+	Ms       float64 `json:"ms"`
+	DoneAtMs float64 `json:"done_at_ms"` // since the decision
 }
 
 // Hook is the last run of one hook.

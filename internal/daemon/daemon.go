@@ -27,6 +27,7 @@ import (
 	"github.com/batonha/baton/internal/linkwatch"
 	"github.com/batonha/baton/internal/metrics"
 	"github.com/batonha/baton/internal/peerlink"
+	"github.com/batonha/baton/internal/peerview"
 	"github.com/batonha/baton/internal/role"
 	"github.com/batonha/baton/internal/sdnotify"
 	"github.com/batonha/baton/internal/store"
@@ -90,6 +91,7 @@ type Daemon struct {
 	cmdCh     chan command
 	vip       *vip.VIP
 	link      *peerlink.Link // nil unless the link section is configured
+	peerView  *peerview.View // the peer's own status over the link; nil without it
 
 	subsystems []subsystem
 	// peeringsBackends: Options.PeeringsBackends or the clouds'.
@@ -306,6 +308,14 @@ func New(opt Options) (*Daemon, error) {
 		if err != nil {
 			return nil, fmt.Errorf("configuring the peer link (link): %w", err)
 		}
+		d.link.Handle(peerview.Service, func(ctx context.Context, st *peerlink.Stream) { _ = peerview.Serve(ctx, st, d.Status) })
+		d.peerView = peerview.New(func(ctx context.Context) (peerview.Stream, error) {
+			st, err := d.link.Dial(ctx, peerview.Service)
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		}, clk)
 	}
 	d.metrics = metrics.New(d.Status)
 	if err := d.buildSubsystems(); err != nil {
@@ -382,7 +392,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	apiTLS := d.cfg.APITLS()
-	page, err := ui.New(ui.Options{Status: d.Status, ReadOnly: d.cfg.API.ReadOnly, Logger: d.log})
+	page, err := ui.New(ui.Options{Status: d.Status, Peer: d.peerView.Get, ReadOnly: d.cfg.API.ReadOnly, Logger: d.log})
 	if err != nil {
 		return err
 	}

@@ -107,8 +107,13 @@ func (h *history) attachLocked(run action.Run) (api.Transition, bool) {
 		}
 		tr.Steps = tr.Steps[:0]
 		for _, s := range run.Steps {
-			tr.Steps = append(tr.Steps, api.Step{Action: s.Action, Op: s.Op, OK: s.OK, Error: s.Error,
-				Attempts: s.Attempts, Ms: ms(s.Duration), DoneAtMs: ms(s.Started.Add(s.Duration).Sub(run.Decided))})
+			st := api.Step{Action: s.Action, Op: s.Op, OK: s.OK, Error: s.Error,
+				Attempts: s.Attempts, Ms: ms(s.Duration), DoneAtMs: ms(s.Started.Add(s.Duration).Sub(run.Decided))}
+			for _, p := range s.Parts {
+				st.Parts = append(st.Parts, api.StepPart{Target: p.Target, OK: p.OK, Error: p.Error, Attempts: p.Attempts,
+					Ms: ms(p.Duration), DoneAtMs: ms(p.Started.Add(p.Duration).Sub(run.Decided))})
+			}
+			tr.Steps = append(tr.Steps, st)
 		}
 		tr.TotalMs = ms(run.Finished.Sub(run.Decided))
 		return *tr, true

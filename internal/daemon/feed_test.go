@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -29,7 +30,11 @@ func TestHistoryAttachesRunsAndKeepsADayOnDisk(t *testing.T) {
 	clk.Advance(23 * time.Hour)
 	at := clk.Now()
 	run := action.Run{Op: "activate", Term: 2, Decided: at, Finished: at.Add(40 * time.Millisecond),
-		Steps: []action.Result{{Action: "vip", Op: "activate", OK: true, Started: at.Add(time.Millisecond), Duration: 3 * time.Millisecond, Attempts: 1}}}
+		Steps: []action.Result{{Action: "vip", Op: "activate", OK: true, Started: at.Add(time.Millisecond), Duration: 3 * time.Millisecond, Attempts: 1,
+			Parts: []action.Part{
+				action.NewPart("10.0.0.5/24 on eth0", at.Add(time.Millisecond), time.Millisecond, 1, nil),
+				action.NewPart("10.0.0.6/24 on eth0", at.Add(2*time.Millisecond), 2*time.Millisecond, 2, errors.New("no such device")),
+			}}}}
 	// The pipeline may finish before the loop records the transition.
 	if _, ok := h.attach(run); ok {
 		t.Fatal("a run attached to a transition not recorded yet")
@@ -37,6 +42,9 @@ func TestHistoryAttachesRunsAndKeepsADayOnDisk(t *testing.T) {
 	done := h.add(api.Transition{At: at, From: "STANDBY", To: "ACTIVE", Term: 2})
 	if len(done) != 1 || len(done[0].Steps) != 1 || done[0].TotalMs != 40 || done[0].Steps[0].DoneAtMs != 4 {
 		t.Fatalf("the waiting run was not attached: %+v", done)
+	}
+	if p := done[0].Steps[0].Parts; len(p) != 2 || p[0].DoneAtMs != 2 || p[1].DoneAtMs != 4 || p[1].OK || p[1].Error != "no such device" || p[1].Attempts != 2 {
+		t.Fatalf("the step's parts: %+v", p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

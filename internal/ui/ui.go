@@ -5,6 +5,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,10 @@ var static embed.FS
 type Options struct {
 	// Status returns the node's status (the daemon's api.Backend.Status).
 	Status func() api.Status
+	// Peer returns the peer's own status as fetched over the peer link,
+	// when, and the error of the last attempt (peerview.View.Get); nil
+	// leaves the peer's view out.
+	Peer func(ctx context.Context) (api.Status, time.Time, error)
 	// ReadOnly hides the commands (api.read_only).
 	ReadOnly bool
 	Logger   *slog.Logger
@@ -64,8 +69,8 @@ func (p *Page) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 	})
-	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) { p.render(w, "page") })
-	mux.HandleFunc("GET /ui/fragment", func(w http.ResponseWriter, r *http.Request) { p.render(w, "main") })
+	mux.HandleFunc("GET /ui/{$}", func(w http.ResponseWriter, r *http.Request) { p.render(w, r, "page") })
+	mux.HandleFunc("GET /ui/fragment", func(w http.ResponseWriter, r *http.Request) { p.render(w, r, "main") })
 	mux.HandleFunc("GET /ui/login", func(w http.ResponseWriter, r *http.Request) {
 		p.execute(w, "login", map[string]any{"Failed": r.URL.Query().Get("failed") != ""})
 	})
@@ -73,8 +78,19 @@ func (p *Page) Register(mux *http.ServeMux) {
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(sub)))
 }
 
-func (p *Page) render(w http.ResponseWriter, name string) {
-	p.execute(w, name, p.view(p.opt.Status()))
+// peerWait bounds how long a render waits for the peer's answer: a page
+// shows what it has rather than wait for a peer that is gone.
+const peerWait = 300 * time.Millisecond
+
+func (p *Page) render(w http.ResponseWriter, r *http.Request, name string) {
+	v := p.view(p.opt.Status())
+	if p.opt.Peer != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), peerWait)
+		st, at, err := p.opt.Peer(ctx)
+		cancel()
+		v.PeerView = p.peerView(st, at, err)
+	}
+	p.execute(w, name, v)
 }
 
 func (p *Page) execute(w http.ResponseWriter, name string, data any) {
@@ -97,9 +113,34 @@ type view struct {
 	S          api.Status
 	Now        time.Time
 	ReadOnly   bool
-	Timeline   []entry // newest first
+	Paths      pathsView
+	Timeline   timelineView
 	Subsystems []subsystem
-	Drops      []kv
+	// PeerView is the peer's own status through the peer link; nil when
+	// the page has no peer link to ask.
+	PeerView *peerView
+}
+
+// pathsView is a table of heartbeat paths with the drops by reason.
+type pathsView struct {
+	ID    string
+	Paths []api.Path
+	Drops []kv
+}
+
+// timelineView is a failover timeline, newest first.
+type timelineView struct {
+	ID      string
+	Entries []entry
+}
+
+// peerView is the peer's status as the peer itself reports it.
+type peerView struct {
+	S        api.Status
+	At       time.Time // when it was fetched; zero when never
+	Err      string
+	Paths    pathsView
+	Timeline timelineView
 }
 
 type kv struct {
@@ -117,55 +158,108 @@ type entry struct {
 	api.Transition
 	Takeover bool
 	Failed   bool
+	Retried  bool
 	// DetectWidth is the detection's bar: from the detection to the
 	// decision, in percent of the run.
 	DetectWidth float64
 	Bars        []bar
 }
 
-// bar is one step of a waterfall, placed in percent of the run.
+// bar is one step of a waterfall, placed in percent of the run, with
+// its parts (route tables, addresses) when it has several or one of
+// them failed or was retried.
 type bar struct {
 	api.Step
+	Left, Width float64
+	Retried     bool
+	Parts       []partBar
+}
+
+// partBar is one target of a step, placed like its step.
+type partBar struct {
+	api.StepPart
 	Left, Width float64
 	Retried     bool
 }
 
 func (p *Page) view(st api.Status) view {
-	v := view{S: st, Now: p.opt.Now(), ReadOnly: p.opt.ReadOnly}
-	for i := len(st.Transitions) - 1; i >= 0; i-- {
-		v.Timeline = append(v.Timeline, waterfall(st.Transitions[i]))
+	return view{S: st, Now: p.opt.Now(), ReadOnly: p.opt.ReadOnly,
+		Paths:    paths("paths", st),
+		Timeline: timeline("timeline", st.Transitions),
+		Subsystems: func() (out []subsystem) {
+			for _, name := range sortedKeys(st.Subsystems) {
+				out = append(out, subsystem{Name: name, Fields: fields(name, st.Subsystems[name])})
+			}
+			return out
+		}(),
 	}
-	for _, k := range sortedKeys(st.Peer.Drops) {
-		v.Drops = append(v.Drops, kv{k, fmt.Sprint(st.Peer.Drops[k])})
-	}
-	for _, name := range sortedKeys(st.Subsystems) {
-		v.Subsystems = append(v.Subsystems, subsystem{Name: name, Fields: fields(name, st.Subsystems[name])})
+}
+
+func (p *Page) peerView(st api.Status, at time.Time, err error) *peerView {
+	v := &peerView{S: st, At: at, Paths: paths("peer-paths", st), Timeline: timeline("peer-timeline", st.Transitions)}
+	if err != nil {
+		v.Err = err.Error()
 	}
 	return v
 }
 
-// waterfall places the steps of tr on one axis running from the
-// detection (DetectedMs before the decision) to the run's end.
+func paths(id string, st api.Status) pathsView {
+	v := pathsView{ID: id, Paths: st.Peer.Paths}
+	for _, k := range sortedKeys(st.Peer.Drops) {
+		v.Drops = append(v.Drops, kv{k, fmt.Sprint(st.Peer.Drops[k])})
+	}
+	return v
+}
+
+func timeline(id string, trs []api.Transition) timelineView {
+	v := timelineView{ID: id}
+	for i := len(trs) - 1; i >= 0; i-- {
+		v.Entries = append(v.Entries, waterfall(trs[i]))
+	}
+	return v
+}
+
+// waterfall places the steps of tr, and their parts, on one axis running
+// from the detection (DetectedMs before the decision) to the run's end.
 func waterfall(tr api.Transition) entry {
 	e := entry{Transition: tr, Takeover: tr.To == "ACTIVE", DetectWidth: 0.8}
 	total := tr.TotalMs
 	for _, s := range tr.Steps {
 		total = max(total, s.DoneAtMs)
+		for _, pt := range s.Parts {
+			total = max(total, pt.DoneAtMs)
+		}
 	}
 	span := tr.DetectedMs + total
 	if span > 0 {
 		e.DetectWidth = math.Max(0.8, tr.DetectedMs/span*100)
 	}
+	place := func(doneAt, ms float64) (left, width float64) {
+		if span <= 0 {
+			return 0, 100
+		}
+		width = math.Max(0.8, ms/span*100)
+		left = math.Max(0, (tr.DetectedMs+doneAt-ms)/span*100)
+		return math.Min(left, 100-width), width
+	}
 	for _, s := range tr.Steps {
-		b := bar{Step: s, Retried: s.Attempts > 1, Width: 100}
-		if span > 0 {
-			b.Left = math.Max(0, (tr.DetectedMs+s.DoneAtMs-s.Ms)/span*100)
-			b.Width = math.Max(0.8, s.Ms/span*100)
-			b.Left = math.Min(b.Left, 100-b.Width)
+		b := bar{Step: s, Retried: s.Attempts > 1}
+		b.Left, b.Width = place(s.DoneAtMs, s.Ms)
+		notable := len(s.Parts) > 1
+		for _, pt := range s.Parts {
+			pb := partBar{StepPart: pt, Retried: pt.Attempts > 1}
+			pb.Left, pb.Width = place(pt.DoneAtMs, pt.Ms)
+			b.Retried = b.Retried || pb.Retried
+			notable = notable || pb.Retried || !pt.OK
+			b.Parts = append(b.Parts, pb)
+		}
+		if !notable {
+			b.Parts = nil
 		}
 		if !s.OK {
 			e.Failed = true
 		}
+		e.Retried = e.Retried || b.Retried
 		e.Bars = append(e.Bars, b)
 	}
 	return e
@@ -202,7 +296,11 @@ func fields(name string, st any) []kv {
 			continue
 		}
 		switch x := val.(type) {
-		case map[string]any, []any, nil:
+		case []any:
+			if shown[name] == nil {
+				out = append(out, kv{k, fmt.Sprint(len(x))}) // a list: how many
+			}
+		case map[string]any, nil:
 			continue
 		case float64:
 			out = append(out, kv{k, trimFloat(x)})
@@ -275,6 +373,7 @@ func funcs(now func() time.Time) template.FuncMap {
 		"ms":        func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
 		"lower":     strings.ToLower,
 		"sparkline": sparkline,
+		"track":     track,
 		"num":       func(f float64) string { return fmt.Sprintf("%.2f", f) },
 	}
 }
@@ -292,6 +391,12 @@ func human(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// track draws one waterfall bar from left to left+width percent. It is
+// decoration: the row's text says the same (the name, the milliseconds).
+func track(left, width float64) template.HTML {
+	return template.HTML(fmt.Sprintf(`<svg class="track" viewBox="0 0 100 10" preserveAspectRatio="none" aria-hidden="true" focusable="false"><rect class="bar" x="%.2f" y="1" width="%.2f" height="8"/></svg>`, left, width))
 }
 
 // sparkline draws samples (ms, -1 while down) as an inline SVG: a line

@@ -1,9 +1,13 @@
 package ui
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +137,133 @@ func TestWaterfallPlacesStepsInTheRun(t *testing.T) {
 		if b.Left < 0 || b.Left+b.Width > 100.001 {
 			t.Fatalf("bar outside the run: %+v", b)
 		}
+	}
+}
+
+// withParts gives the routes step of the takeover two route tables, one
+// retried, one failed, and the vip step two addresses.
+func withParts(st api.Status) api.Status {
+	tr := &st.Transitions[1]
+	tr.Steps[0].Parts = []api.StepPart{
+		{Target: "10.0.0.5/24 on eth0", OK: true, Attempts: 1, Ms: 1, DoneAtMs: 1},
+		{Target: "10.0.0.6/24 on eth0", OK: true, Attempts: 1, Ms: 2, DoneAtMs: 2},
+	}
+	tr.Steps[1].Parts = []api.StepPart{
+		{Target: "rtb-1 (2 routes)", OK: true, Attempts: 3, Ms: 28, DoneAtMs: 30},
+		{Target: "rtb-2 (1 route)", OK: false, Error: "rtb-2: UnauthorizedOperation", Attempts: 1, Ms: 30, DoneAtMs: 32},
+	}
+	return st
+}
+
+func TestWaterfallShowsEachTableAndAddress(t *testing.T) {
+	now := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	st := withParts(testStatus(now))
+	e := waterfall(st.Transitions[1])
+	vip, routes := e.Bars[0], e.Bars[1]
+	if len(vip.Parts) != 2 || len(routes.Parts) != 2 || !routes.Retried || !e.Retried {
+		t.Fatalf("bars %+v", e.Bars)
+	}
+	// rtb-1: 28 ms ending at 30 ms of 42.
+	if p := routes.Parts[0]; p.Left < 4.7 || p.Left > 4.8 || p.Width < 66.6 || p.Width > 66.7 || !p.Retried {
+		t.Fatalf("rtb-1 bar %+v", p)
+	}
+	// One part that went well is not worth a row.
+	one := st.Transitions[1]
+	one.Steps = []api.Step{{Action: "routes", Op: "activate", OK: true, Ms: 3, DoneAtMs: 3,
+		Parts: []api.StepPart{{Target: "rtb-1 (1 route)", OK: true, Attempts: 1, Ms: 3, DoneAtMs: 3}}}}
+	if b := waterfall(one).Bars[0]; len(b.Parts) != 0 || b.Retried {
+		t.Fatalf("a single plain part must not be shown: %+v", b)
+	}
+	ts := serve(t, Options{Status: func() api.Status { return st }, Now: func() time.Time { return now }})
+	page := get(t, ts.URL+"/ui/")
+	for _, want := range []string{
+		`data-action="routes" data-ok="false" data-parts="2"`,
+		`data-target="rtb-1 (2 routes)" data-ok="true" data-attempts="3"`, "3 calls",
+		`data-target="rtb-2 (1 route)" data-ok="false"`, "rtb-2: UnauthorizedOperation",
+		`data-target="10.0.0.6/24 on eth0" data-ok="true"`,
+		`class="tr takeover failed retried"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestPageShowsThePeersOwnView(t *testing.T) {
+	now := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	peer := api.Status{Node: "nva-b", Role: "STANDBY", Term: 4, Reason: "peer_active", Since: now.Add(-80 * time.Second),
+		Peer: api.PeerStatus{Name: "nva-a", Paths: []api.Path{{Name: "front", Kind: "udp", Up: true, RTTMillis: 0.4, RTTHistory: []float64{0.4}}}},
+		Transitions: []api.Transition{{At: now.Add(-80 * time.Second), From: "ACTIVE", To: "STANDBY", Reason: "peer_active", Term: 4,
+			Steps: []api.Step{{Action: "probe", Op: "deactivate", OK: true, Ms: 0.2, DoneAtMs: 0.2}}}}}
+	var fail error
+	fetched := now.Add(-time.Second)
+	ts := serve(t, Options{Status: func() api.Status { return testStatus(now) }, Now: func() time.Time { return now },
+		Peer: func(ctx context.Context) (api.Status, time.Time, error) { return peer, fetched, fail }})
+	page := get(t, ts.URL+"/ui/")
+	for _, want := range []string{
+		`id="peer-view"`, `data-fetched="true"`, "The peer's view · nva-b", `data-role="STANDBY"`,
+		`id="peer-paths-table"`, `id="peer-timeline-list"`, `data-term="4" data-to="STANDBY" data-steps="1"`,
+		"peer_active",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	// The link fails: the last view stays, marked with the error.
+	fail = errors.New("fetching the peer's status: dialing peer link 10.0.0.2:5407: connection refused")
+	page = get(t, ts.URL+"/ui/fragment")
+	if !strings.Contains(page, "connection refused") || !strings.Contains(page, "showing what it said at 02:59:59.000") || !strings.Contains(page, `id="peer-timeline-list"`) {
+		t.Error("a failed fetch must show the error and the last view")
+	}
+	// Never fetched: only the reason.
+	fetched, fail = time.Time{}, errors.New("the peer link is not configured (link section): the peer's own view needs it")
+	page = get(t, ts.URL+"/ui/")
+	if !strings.Contains(page, `data-fetched="false"`) || !strings.Contains(page, "link section") || strings.Contains(page, `id="peer-timeline-list"`) {
+		t.Error("without a view the section says why and shows nothing else")
+	}
+	// Without a Peer function the section is left out.
+	ts2 := serve(t, Options{Status: func() api.Status { return testStatus(now) }})
+	if strings.Contains(get(t, ts2.URL+"/ui/"), `id="peer-view"`) {
+		t.Error("no Peer function, no peer's view")
+	}
+}
+
+// TestPageHasTextAlternatives checks the server-rendered page for the
+// basics a screen reader and a keyboard need: every graphic is either
+// decoration (aria-hidden) or labelled, every button has a name, the
+// document has a language and a skip link, tables have header cells.
+func TestPageHasTextAlternatives(t *testing.T) {
+	now := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	ts := serve(t, Options{Status: func() api.Status { return withParts(testStatus(now)) }, Now: func() time.Time { return now }})
+	page := get(t, ts.URL+"/ui/")
+	svg := regexp.MustCompile(`<svg[^>]*>`)
+	for _, tag := range svg.FindAllString(page, -1) {
+		if !strings.Contains(tag, `aria-hidden="true"`) && !(strings.Contains(tag, `role="img"`) && strings.Contains(tag, "aria-label=")) {
+			t.Errorf("graphic without a text alternative: %s", tag)
+		}
+	}
+	button := regexp.MustCompile(`(?s)<button([^>]*)>(.*?)</button>`)
+	tags := regexp.MustCompile(`<[^>]*>`)
+	for _, m := range button.FindAllStringSubmatch(page, -1) {
+		text := strings.TrimSpace(tags.ReplaceAllString(m[2], ""))
+		if strings.Contains(m[2], `aria-hidden="true"`) && !strings.Contains(m[1], "aria-label=") {
+			text = ""
+		}
+		if text == "" && !strings.Contains(m[1], "aria-label=") {
+			t.Errorf("button without a name: %s", m[0])
+		}
+	}
+	for _, want := range []string{`<html lang="en">`, `class="skip" href="#timeline"`, `<th scope="col">path</th>`, `<th scope="row">`, `role="status"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+}
+
+func TestSubsystemListsAreCounted(t *testing.T) {
+	got := fields("cloud", map[string]any{"cloud": "aws", "routes": []any{1, 2}, "owned_routes": []any{1}, "limits": map[string]any{"x": 1}})
+	want := []kv{{"cloud", "aws"}, {"owned_routes", "1"}, {"routes", "2"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("fields %v, want %v", got, want)
 	}
 }

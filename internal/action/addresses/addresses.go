@@ -183,6 +183,7 @@ func (a *Action) run(ctx context.Context, repair bool, token uint64) error {
 		if a.opts.Observe != nil {
 			a.opts.Observe(c)
 		}
+		action.ReportPart(ctx, action.NewPart(c.Kind+" "+c.Address, c.Started, c.Duration, 1, c.Err))
 	}
 	if err != nil {
 		return fmt.Errorf("addresses: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/batonha/baton/internal/action"
 	"github.com/batonha/baton/internal/clock"
 	"github.com/batonha/baton/internal/provider/aws/awstest"
 )
@@ -452,5 +453,46 @@ func TestAWSObserve(t *testing.T) {
 	}
 	if seen.Load() != 3 {
 		t.Errorf("observed %d changes, want 3", seen.Load())
+	}
+}
+
+func TestAWSReportsEachTableAsAPart(t *testing.T) {
+	fk := clock.NewFake(epoch)
+	f := standardFake()
+	// rtbB is throttled twice (retried); rtbC cannot be read (fails).
+	var n atomic.Int32
+	f.SetFault(func(op string, in any) error {
+		if r, ok := in.(*ec2.ReplaceRouteInput); ok && *r.RouteTableId == rtbB && n.Add(1) <= 2 {
+			return awstest.APIError("RequestLimitExceeded", "Request limit exceeded.")
+		}
+		if r, ok := in.(*ec2.DescribeRouteTablesInput); ok && len(r.RouteTableIds) == 1 && r.RouteTableIds[0] == rtbC {
+			return awstest.APIError("UnauthorizedOperation", "not allowed")
+		}
+		if r, ok := in.(*ec2.DescribeRouteTablesInput); ok && len(r.RouteTableIds) > 1 {
+			return awstest.APIError("UnauthorizedOperation", "not allowed") // batch fails: per table
+		}
+		return nil
+	})
+	a := newAWS(t, awsCfg(t.TempDir(), func(c *AWS) { c.TableIDs = []string{rtbA, rtbB, rtbC} }), f, fk)
+	ctx, parts := action.CollectParts(context.Background())
+	err := drive(t, fk, func() error { return a.Activate(ctx, action.Takeover{Term: 1, Reason: "test"}) })
+	if err == nil || !strings.Contains(err.Error(), rtbC) {
+		t.Fatalf("Activate: %v, want rtbC's error", err)
+	}
+	got := map[string]action.Part{}
+	for _, p := range parts() {
+		got[p.Target] = p
+	}
+	if len(got) != 3 {
+		t.Fatalf("parts %+v, want one per table", parts())
+	}
+	if p := got[rtbA+" (2 routes)"]; !p.OK || p.Attempts != 1 || p.Duration <= 0 {
+		t.Errorf("rtbA part %+v", p)
+	}
+	if p := got[rtbB+" (1 route)"]; !p.OK || p.Attempts != 3 {
+		t.Errorf("rtbB part %+v, want ok after 3 attempts", p)
+	}
+	if p := got[rtbC+" (0 routes)"]; p.OK || !strings.Contains(p.Error, "not allowed") {
+		t.Errorf("rtbC part %+v, want its read error", p)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/batonha/baton/internal/action"
 )
 
 // BatchReader is implemented by backends that read several route tables
@@ -382,6 +384,7 @@ func (a *Action) sync(ctx context.Context, repair bool, logArgs ...any) error {
 			tableErr[tb] = append(tableErr[tb], fmt.Errorf("route table %s has no route for %v (set create_missing to create them)", tb, missing))
 		}
 	}
+	a.reportParts(ctx, start, tables, tableErr)
 	var all []error
 	for _, tb := range tables {
 		all = append(all, tableErr[tb]...)
@@ -479,5 +482,51 @@ func (a *Action) settle(p *pending, after []Route, start, now time.Time, repair 
 			what = "pointing at " + got.Target
 		}
 		p.err = fmt.Errorf("read-back of route %s in %s shows it %s", p.r.Destination, p.r.Table, what)
+	}
+}
+
+// reportParts tells the pipeline step running sync how each route table
+// went (action.ReportPart): the routes this sync changed in it, when the
+// last of them was confirmed, the most cloud calls one of them took, and
+// the table's errors. A table with nothing to change and no error is left
+// out.
+func (a *Action) reportParts(ctx context.Context, start time.Time, tables []string, tableErr map[string][]error) {
+	type outcome struct {
+		routes   int
+		end      time.Time
+		attempts int
+	}
+	by := map[string]*outcome{}
+	a.mu.Lock()
+	for _, s := range a.status {
+		if !s.Started.Equal(start) {
+			continue // changed by an earlier sync
+		}
+		o := by[s.Table]
+		if o == nil {
+			o = &outcome{end: start}
+			by[s.Table] = o
+		}
+		o.routes++
+		if e := s.Started.Add(s.Duration); e.After(o.end) {
+			o.end = e
+		}
+		o.attempts = max(o.attempts, s.Attempts)
+	}
+	a.mu.Unlock()
+	now := a.opts.Clock.Now()
+	for _, tb := range tables {
+		o, errs := by[tb], tableErr[tb]
+		if o == nil && len(errs) == 0 {
+			continue
+		}
+		if o == nil {
+			o = &outcome{end: now}
+		}
+		target := fmt.Sprintf("%s (%d routes)", tb, o.routes)
+		if o.routes == 1 {
+			target = tb + " (1 route)"
+		}
+		action.ReportPart(ctx, action.NewPart(target, start, o.end.Sub(start), o.attempts, errors.Join(errs...)))
 	}
 }

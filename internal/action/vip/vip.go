@@ -148,13 +148,34 @@ func (v *VIP) Activate(ctx context.Context, t action.Takeover) error {
 	if err := v.probe(ctx, missing); err != nil {
 		return err
 	}
+	// Each address is a part of the step (action.ReportPart): from its
+	// add to its first announcement.
+	started := map[netip.Prefix]time.Time{}
 	for _, a := range missing {
+		started[a.prefix] = v.clk.Now()
 		if err := v.nl.AddAddress(ctx, a.dev, a.prefix); err != nil {
+			err = fmt.Errorf("adding %s on %s: %w", a.prefix, a.dev, err)
+			action.ReportPart(ctx, action.NewPart(a.prefix.String()+" on "+a.dev, started[a.prefix], v.clk.Now().Sub(started[a.prefix]), 1, err))
 			return fmt.Errorf("activating vip: %w", err)
 		}
 		v.log.Info("vip added", "address", a.prefix.String(), "interface", a.dev, "term", t.Term, "reason", t.Reason)
 	}
-	if err := v.announceAll(ctx); err != nil {
+	var errs []error
+	for _, a := range v.addrs {
+		t0, added := started[a.prefix]
+		if !added {
+			t0 = v.clk.Now()
+		}
+		err := v.nl.Announce(ctx, a.dev, a.prefix.Addr())
+		if err != nil {
+			err = fmt.Errorf("announcing %s on %s: %w", a.prefix.Addr(), a.dev, err)
+			errs = append(errs, err)
+		}
+		if added || err != nil {
+			action.ReportPart(ctx, action.NewPart(a.prefix.String()+" on "+a.dev, t0, v.clk.Now().Sub(t0), 1, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("activating vip: %w", err)
 	}
 	v.startAnnouncing()

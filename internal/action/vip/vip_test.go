@@ -372,3 +372,27 @@ func TestActivateErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestActivateReportsEachAddressAsAPart(t *testing.T) {
+	v, f, _, _ := newTest(t, baseConfig())
+	f.Put("eth1", v6) // held already: announced, not a part
+	ctx, parts := action.CollectParts(context.Background())
+	if err := v.Activate(ctx, takeover); err != nil {
+		t.Fatal(err)
+	}
+	got := parts()
+	if len(got) != 1 || got[0].Target != "10.0.0.100/24 on eth0" || !got[0].OK || got[0].Attempts != 1 {
+		t.Fatalf("parts %+v, want the one added address", got)
+	}
+	// A failed announcement is a failed part.
+	v2, f2, _, _ := newTest(t, baseConfig())
+	f2.Fail("announce", errors.New("no buffer space"))
+	ctx, parts = action.CollectParts(context.Background())
+	if err := v2.Activate(ctx, takeover); err == nil {
+		t.Fatal("Activate succeeded with failing announcements")
+	}
+	got = parts()
+	if len(got) != 2 || got[0].OK || !strings.Contains(got[0].Error, "no buffer space") || got[1].Target != "fd00::100/64 on eth1" {
+		t.Fatalf("parts %+v, want both addresses failed", got)
+	}
+}

@@ -21,8 +21,14 @@
     try {
       const r = await fetch("/ui/fragment", { credentials: "same-origin", cache: "no-store" });
       if (r.ok) {
-        main.innerHTML = await r.text();
+        const html = await r.text();
+        // Keep the keyboard focus across the refresh: the same button or
+        // element (by id or command) is focused again.
+        const f = document.activeElement;
+        const key = f && main.contains(f) ? (f.id ? "#" + CSS.escape(f.id) : f.dataset.cmd ? `[data-cmd="${f.dataset.cmd}"]` : null) : null;
+        main.innerHTML = html;
         wire();
+        if (key) { const back = main.querySelector(key); if (back) back.focus(); }
         document.title = document.querySelector("#self .role").textContent + " · baton";
       }
     } catch (e) { /* the stream's error handler shows the state */ }

@@ -10,12 +10,13 @@ import (
 )
 
 // peeringsLeader elects one writer among the `baton peerings` instances:
-// with a witness configured, the holder of a second lease beside the
-// role lease (key, blob or item name + "-peerings"); without one, this
-// instance alone (run it in one place).
+// with a witness configured (bgp.peerings.witness, else the role
+// witness), the holder of its lease named key, blob or item + "-peerings";
+// without one, this instance alone (run it in one place).
 func peeringsLeader(ctx context.Context, cfg *config.Config, log *slog.Logger) (peerings.Leader, error) {
-	if cfg.Witness == nil {
+	wc := cfg.BGP.Peerings.WriterWitness(cfg.Witness)
+	if wc == nil {
 		return peerings.Single{}, nil
 	}
-	return peerings.WitnessLeader(ctx, *cfg.Witness, cfg.Node.Name, clock.Real{}, log)
+	return peerings.WitnessLeader(ctx, *wc, cfg.Node.Name, clock.Real{}, log)
 }

@@ -174,6 +174,10 @@ func (p *Peer) validate(v *validator) {
 			v.errorf("paths", "at least one path to the peer is required")
 		case c.Sessions != nil && c.Sessions.Enabled, c.Sync != nil && c.Sync.Enabled:
 			v.errorf("name", "required by sessions and sync (they replicate to the peer)")
+		case c.Witness != nil:
+			// The witness's lease is the right to be ACTIVE: with no peer
+			// it would let one instance of the set announce, not all.
+			v.errorf("name", "required by the witness section: its lease lets only its holder be active, so instances with no peer would stop announcing; to elect the one writer of the route server's peerings, use bgp.peerings.witness")
 		}
 		return
 	}

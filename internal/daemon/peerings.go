@@ -28,14 +28,15 @@ const (
 	writerNone    = "none"          // no election possible: baton peerings runs elsewhere
 )
 
-// peeringWriter says who may write for cfg: with a witness, the holder of
-// its -peerings lease (as `baton peerings` elects); on a pair without
+// peeringWriter says who may write for cfg: with a witness
+// (bgp.peerings.witness, else the role witness), the holder of its
+// -peerings lease (as `baton peerings` elects); on a pair without
 // one, the ACTIVE node; a node with neither (a scale-set instance with no
 // witness) cannot know it is the only writer and leaves the peerings to
 // `baton peerings` on one host (baton-peerings.service).
 func peeringWriter(cfg *config.Config) string {
 	switch {
-	case cfg.Witness != nil:
+	case cfg.BGP.Peerings.WriterWitness(cfg.Witness) != nil:
 		return writerWitness
 	case cfg.Peer.Name != "":
 		return writerActive
@@ -149,7 +150,7 @@ func (s *peeringsSubsystem) Run(ctx context.Context) error {
 		return nil
 	}
 	if s.writer == writerWitness {
-		l, err := peerings.WitnessLeader(ctx, *s.cfg.Witness, s.cfg.Node.Name, s.clk, s.log)
+		l, err := peerings.WitnessLeader(ctx, *s.cfg.BGP.Peerings.WriterWitness(s.cfg.Witness), s.cfg.Node.Name, s.clk, s.log)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -227,9 +228,26 @@ func TestPeeringsWriterElection(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 
-	withWitness := peeringsCfg(t, "witness: {type: etcd, etcd: {endpoints: [\"https://10.0.9.1:2379\"]}}", "active-active")
+	// A scale set elects the writer with bgp.peerings.witness (a role
+	// witness would let one instance announce: refused by validation).
+	doc := fmt.Sprintf(peeringsConfig, "", "active-active") + "    witness: {type: etcd, etcd: {endpoints: [\"https://10.0.9.1:2379\"]}}\n"
+	withWitness, err := config.Parse([]byte(doc), "test.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if w := peeringWriter(withWitness); w != writerWitness {
-		t.Errorf("with a witness: writer %q, want %q", w, writerWitness)
+		t.Errorf("with bgp.peerings.witness: writer %q, want %q", w, writerWitness)
+	}
+	if wc := withWitness.BGP.Peerings.WriterWitness(withWitness.Witness); wc == nil || wc.Etcd.Key != "/baton/witness" {
+		t.Errorf("bgp.peerings.witness %+v: want the etcd witness with its default key", wc)
+	}
+	pair := peeringsCfg(t, "peer: {name: b, paths: [{name: hb, address: \"127.0.0.1:9\"}]}\nwitness: {type: etcd, etcd: {endpoints: [\"https://10.0.9.1:2379\"]}}", "active-standby")
+	if w := peeringWriter(pair); w != writerWitness {
+		t.Errorf("a pair with a role witness: writer %q, want %q (its -peerings lease)", w, writerWitness)
+	}
+	if _, err := config.Parse([]byte(fmt.Sprintf(peeringsConfig, "witness: {type: etcd, etcd: {endpoints: [\"https://10.0.9.1:2379\"]}}", "active-active")), "test.yaml", nil); err == nil ||
+		!strings.Contains(err.Error(), "bgp.peerings.witness") {
+		t.Errorf("a role witness on a node with no peer: err %v, want a refusal pointing at bgp.peerings.witness", err)
 	}
 	// No bgp.peerings section: no subsystem.
 	plain := peeringsCfg(t, "", "active-active")

@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"time"
+
+	"github.com/batonha/baton/internal/witness"
 )
 
 // Providers.
@@ -50,6 +52,20 @@ type Config struct {
 	Webhook WebhookConfig `yaml:"webhook"`
 	Azure   Azure         `yaml:"azure"`
 	AWS     AWS           `yaml:"aws"`
+	// Witness elects the one writer among reconcilers that share it,
+	// instead of the role witness (the top-level witness section): for
+	// instances with no peer, which must not hold a role lease. Its
+	// key, blob or item gets LeaseSuffix like the role witness's.
+	Witness *witness.Config `yaml:"witness"`
+}
+
+// WriterWitness is the witness whose -peerings lease elects the writer:
+// the section's own, else the role witness (nil: none).
+func (c *Config) WriterWitness(role *witness.Config) *witness.Config {
+	if c.Witness != nil {
+		return c.Witness
+	}
+	return role
 }
 
 // WebhookConfig is the HTTP trigger.

@@ -187,3 +187,36 @@ func TestAWSAddressFencing(t *testing.T) {
 		t.Errorf("address fencing statement %+v", st)
 	}
 }
+
+// A scale set elects its peerings writer with bgp.peerings.witness: its
+// -peerings item only, beside (not instead of) a role witness's item.
+func TestPeeringsWitness(t *testing.T) {
+	pc := awsPeerings()
+	pc.Witness = &witness.Config{Type: witness.TypeDynamoDB, DynamoDB: witness.DynamoDBConfig{Region: "eu-west-1", Table: "rs-writer", Key: "nva"}}
+	got, err := AWS(nil, nil, AWSOptions{Account: "123456789012", Peerings: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc Document
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(doc.Statement, func(s Statement) bool { return s.Sid == "BatonPeeringsWitness" })
+	if i < 0 || !slices.Equal(doc.Statement[i].Resource, []string{"arn:aws:dynamodb:eu-west-1:123456789012:table/rs-writer"}) ||
+		!slices.Equal(doc.Statement[i].Condition["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"].([]any), []any{"nva-peerings"}) {
+		t.Fatalf("peerings witness statement missing or wrong:\n%s", got)
+	}
+	if slices.ContainsFunc(doc.Statement, func(s Statement) bool { return s.Sid == "BatonWitness" }) {
+		t.Errorf("a role witness statement without a role witness:\n%s", got)
+	}
+	az := azurePeerings()
+	az.Witness = blobWitness(witness.CredentialDefault)
+	role, err := Azure(nil, nil, AzureOptions{Peerings: az})
+	if err != nil || !strings.Contains(string(role), "containers/blobs/write") {
+		t.Errorf("azure peerings witness: %v\n%s", err, role)
+	}
+	notes := strings.Join(Notes("azure", &peerings.Config{Provider: "azure", Witness: &witness.Config{Type: witness.TypeEtcd, Etcd: witness.EtcdConfig{Key: "/w"}}}, nil), "\n")
+	if !strings.Contains(notes, "bgp.peerings.witness etcd") || !strings.Contains(notes, "/w-peerings") {
+		t.Errorf("notes %q", notes)
+	}
+}

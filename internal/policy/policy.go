@@ -57,7 +57,12 @@ type Document struct {
 // "*"; every write is scoped.
 func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 	awsPeerings := o.Peerings != nil && o.Peerings.Provider == peerings.ProviderAWS
-	awsWitness := o.Witness != nil && o.Witness.Type == witness.TypeDynamoDB
+	isDynamo := func(w *witness.Config) bool { return w != nil && w.Type == witness.TypeDynamoDB }
+	peeringsWitness := (*witness.Config)(nil)
+	if o.Peerings != nil {
+		peeringsWitness = o.Peerings.Witness
+	}
+	awsWitness := isDynamo(o.Witness) || isDynamo(peeringsWitness)
 	if (r == nil || r.AWS == nil) && (a == nil || a.AWS == nil) && (o.DNS == nil || o.DNS.AWS == nil) && !awsPeerings && !awsWitness {
 		return nil, errors.New("generating AWS policy: none of routes.aws, addresses.aws, dns.aws, bgp.peerings (provider aws) or a dynamodb witness is configured")
 	}
@@ -168,17 +173,24 @@ func AWS(r *routes.Config, a *addresses.Config, o AWSOptions) ([]byte, error) {
 				Condition: map[string]map[string]any{"StringEquals": {"ec2:CreateAction": "CreateRouteServerPeer"}}},
 			Statement{Sid: "BatonPeeringsDelete", Effect: "Allow", Action: []string{"ec2:DeleteRouteServerPeer"}, Resource: []string{peer}})
 	}
-	if awsWitness {
-		// The lease item (and, for baton peerings on several hosts, its
-		// -peerings item): conditional updates and reads, nothing else.
+	lease := func(sid string, w witness.DynamoDBConfig, keys []string) Statement {
+		return Statement{Sid: sid, Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
+			Resource:  []string{arnIn("dynamodb", w.Region, "table/"+w.Table)},
+			Condition: map[string]map[string]any{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": keys}}}
+	}
+	if isDynamo(o.Witness) {
+		// The lease item (and, when it also elects the peerings writer,
+		// its -peerings item): conditional updates and reads, nothing else.
 		w := o.Witness.DynamoDB
 		keys := []string{w.Key}
-		if o.Peerings != nil {
-			keys = append(keys, w.Key+"-peerings")
+		if o.Peerings != nil && peeringsWitness == nil {
+			keys = append(keys, w.Key+peerings.LeaseSuffix)
 		}
-		stmts = append(stmts, Statement{Sid: "BatonWitness", Effect: "Allow", Action: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"},
-			Resource:  []string{arnIn("dynamodb", w.Region, "table/"+w.Table)},
-			Condition: map[string]map[string]any{"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": keys}}})
+		stmts = append(stmts, lease("BatonWitness", w, keys))
+	}
+	if isDynamo(peeringsWitness) {
+		w := peeringsWitness.DynamoDB
+		stmts = append(stmts, lease("BatonPeeringsWitness", w, []string{w.Key + peerings.LeaseSuffix}))
 	}
 	sort.Strings(describe)
 	if len(describe) > 0 {
@@ -220,7 +232,10 @@ type Role struct {
 // tag discovery without a resource group needs the subscription.
 func Azure(r *routes.Config, a *addresses.Config, o AzureOptions) ([]byte, error) {
 	azPeerings := o.Peerings != nil && o.Peerings.Provider == peerings.ProviderAzure
-	azWitness := o.Witness != nil && o.Witness.Type == witness.TypeAzureBlob && o.Witness.AzureBlob.Credential != witness.CredentialSharedKey
+	isBlobRole := func(w *witness.Config) bool {
+		return w != nil && w.Type == witness.TypeAzureBlob && w.AzureBlob.Credential != witness.CredentialSharedKey
+	}
+	azWitness := isBlobRole(o.Witness) || (o.Peerings != nil && isBlobRole(o.Peerings.Witness))
 	if (r == nil || r.Azure == nil) && (a == nil || a.Azure == nil) && (o.DNS == nil || o.DNS.Azure == nil) && !azPeerings && !azWitness {
 		return nil, errors.New("generating Azure role: none of routes.azure, addresses.azure, dns.azure, bgp.peerings (provider azure) or an azureblob witness is configured")
 	}
@@ -376,35 +391,42 @@ func route53Statements(part string, c *dns.Config) []Statement {
 }
 
 // Notes says what a permission document for cloud ("aws" or "azure")
-// cannot express for the peerings and witness sections: permissions that
-// live elsewhere (etcd's own users, the other cloud's document) or need a
-// scope only the operator knows.
+// cannot express for the peerings and witness sections (w is the role
+// witness): permissions that live elsewhere (etcd's own users, the other
+// cloud's document) or need a scope only the operator knows.
 func Notes(cloud string, p *peerings.Config, w *witness.Config) []string {
 	var out []string
 	if p != nil && p.Provider != cloud {
 		out = append(out, fmt.Sprintf("bgp.peerings uses provider %s: its permissions are in baton policy --cloud %s", p.Provider, p.Provider))
 	}
-	if w == nil {
-		return out
-	}
-	keys := func(k string) string {
-		if p != nil {
-			return k + " and " + k + "-peerings"
+	if w != nil {
+		name := func(k string) string {
+			if p != nil && p.Witness == nil {
+				return k + " and " + k + peerings.LeaseSuffix
+			}
+			return k
 		}
-		return k
+		out = append(out, witnessNotes(cloud, "witness", w, name)...)
 	}
-	switch {
-	case w.Type == witness.TypeEtcd:
-		out = append(out, fmt.Sprintf("witness etcd: no cloud permission; with etcd authentication, give the node's etcd user readwrite on %s (etcdctl role grant-permission ROLE readwrite %s)", keys(w.Etcd.Key), w.Etcd.Key))
-	case w.Type == witness.TypeDynamoDB && cloud != "aws":
-		out = append(out, "witness dynamodb: its permissions are in baton policy --cloud aws")
-	case w.Type == witness.TypeAzureBlob && cloud != "azure":
-		out = append(out, "witness azureblob: its permissions are in baton policy --cloud azure")
-	case w.Type == witness.TypeAzureBlob && w.AzureBlob.Credential == witness.CredentialSharedKey:
-		out = append(out, "witness azureblob: credential shared_key needs no role (the account key grants everything: keep key_file 0600)")
-	case w.Type == witness.TypeAzureBlob:
-		out = append(out, fmt.Sprintf("witness azureblob: assign the role's data actions at the container %s/%s (.../storageAccounts/ACCOUNT/blobServices/default/containers/%s); add the storage account's resource group to AssignableScopes if it is not listed",
-			strings.TrimSuffix(w.AzureBlob.AccountURL, "/"), w.AzureBlob.Container, w.AzureBlob.Container))
+	if p != nil && p.Witness != nil {
+		out = append(out, witnessNotes(cloud, "bgp.peerings.witness", p.Witness, func(k string) string { return k + peerings.LeaseSuffix })...)
 	}
 	return out
+}
+
+func witnessNotes(cloud, section string, w *witness.Config, keys func(string) string) []string {
+	switch {
+	case w.Type == witness.TypeEtcd:
+		return []string{fmt.Sprintf("%s etcd: no cloud permission; with etcd authentication, give the node's etcd user readwrite on %s (etcdctl role grant-permission ROLE readwrite %s)", section, keys(w.Etcd.Key), w.Etcd.Key)}
+	case w.Type == witness.TypeDynamoDB && cloud != "aws":
+		return []string{section + " dynamodb: its permissions are in baton policy --cloud aws"}
+	case w.Type == witness.TypeAzureBlob && cloud != "azure":
+		return []string{section + " azureblob: its permissions are in baton policy --cloud azure"}
+	case w.Type == witness.TypeAzureBlob && w.AzureBlob.Credential == witness.CredentialSharedKey:
+		return []string{section + " azureblob: credential shared_key needs no role (the account key grants everything: keep key_file 0600)"}
+	case w.Type == witness.TypeAzureBlob:
+		return []string{fmt.Sprintf("%s azureblob: assign the role's data actions at the container %s/%s (.../storageAccounts/ACCOUNT/blobServices/default/containers/%s); add the storage account's resource group to AssignableScopes if it is not listed",
+			section, strings.TrimSuffix(w.AzureBlob.AccountURL, "/"), w.AzureBlob.Container, w.AzureBlob.Container)}
+	}
+	return nil
 }

@@ -109,7 +109,7 @@ func newSuite(t *testing.T) *suite {
 	}
 	var opts [2]lab.NodeOptions
 	for i := range opts {
-		opts[i] = lab.NodeOptions{Priority: 200 - 100*i, Interval: interval, Misses: 3, MetricsListen: fmt.Sprintf(":%d", metricsPort)}
+		opts[i] = lab.NodeOptions{Priority: 200 - 100*i, Interval: interval, Misses: 5, MetricsListen: fmt.Sprintf(":%d", metricsPort)}
 	}
 	nodes, err := lab.SetupBatonNodes(p, s.base, opts)
 	if err != nil {
@@ -166,6 +166,13 @@ sessions:
 			for _, n := range s.nodes {
 				b, _ := os.ReadFile(n.LogPath)
 				lines := strings.Split(string(b), "\n")
+				var roles []string
+				for _, l := range lines {
+					if strings.Contains(l, `"role changed"`) || strings.Contains(l, `"peer dead"`) || strings.Contains(l, `"path down"`) {
+						roles = append(roles, l)
+					}
+				}
+				t.Logf("--- %s role changes and lost paths ---\n%s", lab.ApplianceName(n.Index), strings.Join(roles, "\n"))
 				if len(lines) > 40 {
 					lines = lines[len(lines)-40:]
 				}

@@ -115,3 +115,72 @@ func TestRefusedHandshakesCounted(t *testing.T) {
 		runtime.Gosched()
 	}
 }
+
+// A peer with a valid certificate cannot hold more than MaxStreams
+// streams: one more is closed and counted, and a slot freed serves again.
+func TestStreamsCapped(t *testing.T) {
+	dir := t.TempDir()
+	if err := pki.Generate(dir, []string{"a", "b"}, time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Config{Node: "b", Peer: "a", Listen: "127.0.0.1:0", MaxStreams: 2,
+		CAFile: filepath.Join(dir, "ca.crt"), CertFile: filepath.Join(dir, "b.crt"), KeyFile: filepath.Join(dir, "b.key")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Handle("x", func(ctx context.Context, s *Stream) {
+		_ = s.Send(1, []byte("hi"))
+		for { // held until the peer closes it
+			if _, _, err := s.Recv(); err != nil {
+				return
+			}
+		}
+	})
+	if err := b.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = b.Run(ctx) }()
+	a := link(t, dir, "a", "b", "127.0.0.1:0", b.Addr().String())
+	open := func() (*Stream, error) {
+		s, err := a.Dial(ctx, "x")
+		if err != nil {
+			return nil, err
+		}
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err := s.Recv(); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+	s1, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s3, err := open(); err == nil {
+		s3.Close()
+		t.Fatal("a third stream was served with MaxStreams 2")
+	}
+	if b.Dropped() != 1 {
+		t.Fatalf("Dropped = %d, want the third stream", b.Dropped())
+	}
+	s1.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := open()
+		if err == nil {
+			s.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream served after one closed: %v", err)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type Config struct {
 	CertFile   string // this node's certificate
 	KeyFile    string // this node's private key
 	MaxFrame   int
+	// MaxStreams bounds the inbound streams served at once (default
+	// DefaultMaxStreams): a peer opening more, even with a valid
+	// certificate, has them closed and counted in Dropped.
+	MaxStreams int
 	Logger     *slog.Logger
 	Clock      clock.Clock // default clock.Real
 }
@@ -56,7 +60,10 @@ const (
 	acceptBackoffMin = 5 * time.Millisecond
 	acceptBackoffMax = time.Second
 	maxHandshakes    = 16
-	warnEvery        = 10 * time.Second
+	// DefaultMaxStreams is far above what the pair uses (one stream per
+	// service and direction, and `baton sync diff`).
+	DefaultMaxStreams = 64
+	warnEvery         = 10 * time.Second
 )
 
 // Handler serves one inbound stream; the stream closes when it returns.
@@ -74,6 +81,7 @@ type Link struct {
 	ln       net.Listener
 
 	handshakes chan struct{} // a slot per running handshake
+	streams    chan struct{} // a slot per inbound stream served
 	warnMu     sync.Mutex
 	warnedAt   time.Time
 	suppressed int // refused handshakes not logged since warnedAt
@@ -91,6 +99,9 @@ func New(cfg Config) (*Link, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = DefaultMaxStreams
+	}
 	w, err := store.CheckFileMode(cfg.KeyFile, store.Secret)
 	if err != nil {
 		return nil, fmt.Errorf("peer link key (link.key_file): %w", err)
@@ -103,7 +114,8 @@ func New(cfg Config) (*Link, error) {
 		return nil, err
 	}
 	return &Link{cfg: cfg, log: cfg.Logger.With("component", "peerlink", "peer", cfg.Peer),
-		server: server, client: client, handlers: map[string]Handler{}, handshakes: make(chan struct{}, maxHandshakes)}, nil
+		server: server, client: client, handlers: map[string]Handler{}, handshakes: make(chan struct{}, maxHandshakes),
+		streams: make(chan struct{}, cfg.MaxStreams)}, nil
 }
 
 // LoadTLS builds the server and client TLS configurations that accept only
@@ -217,8 +229,9 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 // Dropped counts the connections closed before a stream: over the cap of
-// handshakes at once, or whose handshake was refused (no certificate, the
-// wrong node's or a foreign CA's, garbage, or silence past its deadline).
+// handshakes at once, whose handshake was refused (no certificate, the
+// wrong node's or a foreign CA's, garbage, or silence past its deadline),
+// or over MaxStreams.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
 // warn logs at most once per warnEvery, saying how many were left out.
@@ -250,6 +263,15 @@ func (l *Link) serve(ctx context.Context, raw net.Conn) {
 		l.dropped.Add(1)
 		l.warn("peer link handshake refused", "remote", raw.RemoteAddr().String(), "err", err)
 		raw.Close()
+		return
+	}
+	select {
+	case l.streams <- struct{}{}:
+		defer func() { <-l.streams }()
+	default:
+		l.dropped.Add(1)
+		l.warn("peer link: too many streams at once; stream closed", "remote", raw.RemoteAddr().String(), "max", l.cfg.MaxStreams)
+		tc.Close()
 		return
 	}
 	s := newStream(tc, l.cfg.MaxFrame)

@@ -93,7 +93,7 @@ func NewSpeaker(cfg Config, log *slog.Logger) (*speaker.Speaker, error) {
 		}
 		sp := speaker.Peer{Address: addr, ASN: uint32(p.ASN), Port: p.Port, MultihopTTL: p.MultihopTTL,
 			Hold: cfg.Timers.Hold, Keepalive: cfg.Timers.Keepalive, ConnectRetry: cfg.Timers.ConnectRetry,
-			IdleHoldAfterReset: cfg.Timers.IdleHold}
+			IdleHoldAfterReset: cfg.Timers.IdleHold, MaxPrefixes: uint32(p.MaxPrefixes), NoPrefixes: p.MaxPrefixes == 0}
 		if p.Port == DefaultPeerPort {
 			sp.Port = 0
 		}

@@ -26,8 +26,13 @@ const (
 
 // Defaults for a fresh section.
 const (
-	DefaultPrepend       = 3
-	DefaultMultihopTTL   = 2
+	DefaultPrepend     = 3
+	DefaultMultihopTTL = 2
+	// DefaultMaxPrefixes bounds what a peer may send (every route is
+	// rejected, but GoBGP holds them): route servers do send routes
+	// (Azure Route Server the VNet's and the gateways'), so the default
+	// is not 0.
+	DefaultMaxPrefixes   = 20000
 	DefaultHold          = 9 * time.Second
 	DefaultKeepalive     = 3 * time.Second
 	DefaultConnectRetry  = 5 * time.Second
@@ -78,6 +83,11 @@ type Peer struct {
 	// PasswordFile holds the session's TCP-MD5 key (RFC 2385, at most 80
 	// characters); optional.
 	PasswordFile string `yaml:"password_file"`
+	// MaxPrefixes: a peer that sends more prefixes is torn down (CEASE,
+	// maximum number of prefixes reached) and redialled after
+	// timers.idle_hold; 0 tears it down at its first prefix (a route
+	// server configured to send nothing). Default DefaultMaxPrefixes.
+	MaxPrefixes int `yaml:"max_prefixes"`
 }
 
 // Timers are the BGP session timers, whole seconds.
@@ -111,6 +121,7 @@ func (c *Config) SetDefaults() {
 func (p *Peer) SetDefaults() {
 	p.Port = DefaultPeerPort
 	p.MultihopTTL = DefaultMultihopTTL
+	p.MaxPrefixes = DefaultMaxPrefixes
 }
 
 // Check reports every problem with a key relative to the section
@@ -190,6 +201,9 @@ func (c *Config) Check(report func(key, msg string)) {
 		}
 		if p.MultihopTTL < 0 || p.MultihopTTL > 255 {
 			bad(key+".multihop_ttl", "%d is out of range 0..255 (0: directly connected)", p.MultihopTTL)
+		}
+		if p.MaxPrefixes < 0 || p.MaxPrefixes > 1<<24 {
+			bad(key+".max_prefixes", "%d is out of range 0..%d (0: none accepted)", p.MaxPrefixes, 1<<24)
 		}
 		if p.PasswordFile != "" && !filepath.IsAbs(p.PasswordFile) {
 			bad(key+".password_file", "%q is not an absolute path", p.PasswordFile)

@@ -43,7 +43,7 @@ func TestLoadDefaults(t *testing.T) {
   prefixes: [0.0.0.0/0, 10.0.0.0/8]
   peers:
     - {address: 10.1.1.4, asn: 65515}
-    - {address: 10.1.1.5, asn: 65515, multihop_ttl: 0}
+    - {address: 10.1.1.5, asn: 65515, multihop_ttl: 0, max_prefixes: 0}
   peerings:
     provider: azure
     azure: {subscription_id: s, resource_group: rg, route_server: rs, scale_set: nva}
@@ -58,7 +58,8 @@ func TestLoadDefaults(t *testing.T) {
 	if b.Timers.Hold != 9*time.Second || b.Timers.Keepalive != 3*time.Second || b.Timers.IdleHold != 3*time.Second {
 		t.Errorf("timer defaults: %+v", b.Timers)
 	}
-	if b.Peers[0].Port != 179 || b.Peers[0].MultihopTTL != 2 || b.Peers[1].MultihopTTL != 0 {
+	if b.Peers[0].Port != 179 || b.Peers[0].MultihopTTL != 2 || b.Peers[1].MultihopTTL != 0 ||
+		b.Peers[0].MaxPrefixes != bgp.DefaultMaxPrefixes || b.Peers[1].MaxPrefixes != 0 {
 		t.Errorf("peer defaults: %+v", b.Peers)
 	}
 	if b.Peerings.Interval != time.Minute || b.Peerings.NamePrefix != "baton-" || b.Peerings.Azure.MaxPeers != 8 {
@@ -74,7 +75,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
   prepend: 0
   peers:
     - {address: 10.1.1.4}
-    - {address: 10.1.1.4, asn: 65515, port: 0}
+    - {address: 10.1.1.4, asn: 65515, port: 0, max_prefixes: -1}
   timers: {hold: 2500ms, keepalive: 5s}
   bfd: {enabled: true, multiplier: 0}
   peerings: {provider: gcp}
@@ -93,7 +94,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	}
 	for _, want := range []string{
 		"bgp.mode", "bgp.asn", "bgp.prefixes[0]", "bgp.prefixes[1]", "bgp.prefixes[2]", "bgp.standby", "bgp.prepend",
-		"bgp.peers[0].asn", "bgp.peers[1].address", "bgp.peers[1].port", "bgp.timers.hold", "bgp.timers.keepalive",
+		"bgp.peers[0].asn", "bgp.peers[1].address", "bgp.peers[1].port", "bgp.peers[1].max_prefixes", "bgp.timers.hold", "bgp.timers.keepalive",
 		"bgp.bfd.multiplier", "bgp.peerings.provider",
 	} {
 		if !strings.Contains(msg, want) {

@@ -42,6 +42,14 @@ type Peer struct {
 	Source      netip.Addr // optional local address to dial from
 	MultihopTTL int        // eBGP multihop TTL, 0 = directly connected
 	Password    string     // TCP-MD5 (RFC 2385) key, "" = none
+	// MaxPrefixes tears the session down (CEASE, maximum number of
+	// prefixes reached) when the peer has sent more prefixes than this;
+	// it comes back after IdleHoldAfterReset. 0 = no limit, unless
+	// NoPrefixes.
+	MaxPrefixes uint32
+	// NoPrefixes tears the session down at the first prefix the peer
+	// sends (max_prefixes 0): the speaker only announces.
+	NoPrefixes bool
 	// Timers, in whole seconds on the wire.
 	Hold, Keepalive, ConnectRetry, IdleHoldAfterReset time.Duration
 	BFD                                               *BFD // nil = off
@@ -94,6 +102,7 @@ type Speaker struct {
 	peers   map[netip.Addr]*peerState
 
 	events    chan peerEvent
+	refuse    chan netip.Addr // NoPrefixes peers that sent a prefix
 	done      chan struct{}
 	stopWatch context.CancelFunc
 }
@@ -132,7 +141,7 @@ func New(cfg Config) (*Speaker, error) {
 	}
 	s := &Speaker{cfg: cfg, log: cfg.Logger.With("component", "bgp"), clk: clk,
 		current: map[netip.Prefix]int{}, peers: map[netip.Addr]*peerState{},
-		events: make(chan peerEvent, 256), done: make(chan struct{})}
+		events: make(chan peerEvent, 256), refuse: make(chan netip.Addr, 16), done: make(chan struct{})}
 	for _, p := range cfg.Peers {
 		if !p.Address.IsValid() {
 			return nil, errors.New("configuring BGP speaker: peer without an address")
@@ -186,6 +195,11 @@ func (s *Speaker) Start(ctx context.Context) error {
 		srv.Stop()
 		return fmt.Errorf("watching BGP peer events: %w", err)
 	}
+	if err := s.refuseAnyPrefix(wctx, srv); err != nil {
+		cancel()
+		srv.Stop()
+		return err
+	}
 	s.mu.Lock()
 	s.srv, s.stopWatch = srv, cancel
 	s.mu.Unlock()
@@ -237,6 +251,55 @@ func rejectReceived(ctx context.Context, srv *server.BgpServer, peers []Peer) er
 	return nil
 }
 
+// refuseAnyPrefix watches the updates peers send (before the import
+// policy) and tears down the session of a NoPrefixes peer at its first
+// prefix: GoBGP's own limit cannot be 0 (0 means none).
+func (s *Speaker) refuseAnyPrefix(ctx context.Context, srv *server.BgpServer) error {
+	strict := map[netip.Addr]bool{}
+	for _, p := range s.cfg.Peers {
+		if p.NoPrefixes {
+			strict[p.Address] = true
+		}
+	}
+	if len(strict) == 0 {
+		return nil
+	}
+	err := srv.WatchEvent(ctx, server.WatchEventMessageCallbacks{
+		OnPathUpdate: func(paths []*apiutil.Path, _ time.Time) {
+			for _, p := range paths {
+				if p.Withdrawal || !strict[p.PeerAddress] {
+					continue
+				}
+				select {
+				case s.refuse <- p.PeerAddress:
+				default: // a teardown is already queued
+				}
+				return
+			}
+		},
+	}, server.WatchUpdate(false, "", ""))
+	if err != nil {
+		return fmt.Errorf("watching BGP updates for max_prefixes 0: %w", err)
+	}
+	return nil
+}
+
+// tearDown ends the session of a peer that sent a prefix it may not.
+func (s *Speaker) tearDown(ctx context.Context, addr netip.Addr) {
+	s.mu.Lock()
+	srv := s.srv
+	ps := s.peers[addr]
+	s.mu.Unlock()
+	if srv == nil || ps == nil {
+		return
+	}
+	s.log.Warn("BGP peer sent a prefix with max_prefixes 0: session torn down", "peer", addr.String())
+	if err := srv.ShutdownPeer(ctx, &api.ShutdownPeerRequest{Address: addr.String(),
+		Communication: "maximum number of prefixes reached (max_prefixes 0)"}); err != nil {
+		s.log.Warn("tearing down BGP session", "peer", addr.String(), "err", err)
+	}
+}
+
 // handleEvents runs outside GoBGP's callbacks, so that it may call back
 // into the server (UpdatePeer) without deadlocking it.
 func (s *Speaker) handleEvents(ctx context.Context) {
@@ -246,6 +309,8 @@ func (s *Speaker) handleEvents(ctx context.Context) {
 			return
 		case ev := <-s.events:
 			s.onPeerEvent(ctx, ev)
+		case addr := <-s.refuse:
+			s.tearDown(ctx, addr)
 		}
 	}
 }
@@ -338,6 +403,14 @@ func apiPeer(p Peer, bfd bool) *api.Peer {
 			Enabled: true,
 		}}},
 		Transport: &api.Transport{},
+	}
+	if p.MaxPrefixes > 0 && !p.NoPrefixes {
+		// GoBGP counts the Adj-RIB-In (before the import policy) and
+		// sends the CEASE itself.
+		ap.AfiSafis[0].PrefixLimits = &api.PrefixLimit{
+			Family:      &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST},
+			MaxPrefixes: p.MaxPrefixes,
+		}
 	}
 	if p.Port != 0 {
 		ap.Transport.RemotePort = uint32(p.Port)

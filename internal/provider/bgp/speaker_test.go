@@ -277,3 +277,55 @@ func TestAPIPeerPassword(t *testing.T) {
 		t.Fatalf("TCP-MD5 password not set: %+v", c)
 	}
 }
+
+// A peer sending more prefixes than max_prefixes is torn down, and with
+// max_prefixes 0 at its first one; without a limit it stays up.
+func TestMaxPrefixesTearsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		peer   Peer
+		send   int
+		torn   bool
+		remain bool
+	}{
+		{name: "limit 2, 3 sent", peer: Peer{MaxPrefixes: 2}, send: 3, torn: true},
+		{name: "limit 0, 1 sent", peer: Peer{NoPrefixes: true}, send: 1, torn: true},
+		{name: "limit 2, 2 sent", peer: Peer{MaxPrefixes: 2}, send: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newRouteServer(t)
+			p := tc.peer
+			p.Address, p.ASN, p.Port, p.Source = netip.MustParseAddr("127.0.0.2"), 65515, rs.port, netip.MustParseAddr("127.0.0.1")
+			p.Hold, p.Keepalive, p.ConnectRetry, p.IdleHoldAfterReset = 3*time.Second, time.Second, time.Second, time.Hour
+			sp, err := New(Config{ASN: 65001, RouterID: netip.MustParseAddr("127.0.0.1"), Peers: []Peer{p}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := sp.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = sp.Stop(context.Background()) })
+			waitFor(t, "session established", func() bool { return sp.Peers(ctx)[0].Established })
+			var paths []*apiutil.Path
+			for i := range tc.send {
+				path, err := sp.path(Route{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				paths = append(paths, path)
+			}
+			if _, err := rs.srv.AddPath(apiutil.AddPathRequest{Paths: paths}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.torn {
+				waitFor(t, "the session torn down", func() bool { st := sp.Peers(ctx)[0]; return st.Flaps == 1 && !st.Established })
+				return
+			}
+			waitFor(t, "the prefixes received", func() bool { return sp.Peers(ctx)[0].Received == uint64(tc.send) })
+			if st := sp.Peers(ctx)[0]; !st.Established || st.Flaps != 0 {
+				t.Fatalf("a peer within its limit was torn down: %+v", st)
+			}
+		})
+	}
+}
